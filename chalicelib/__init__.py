@@ -1,0 +1,1 @@
+"""Ampora: a control plane for fleets of OpAMP agents, served by Chalice on AWS Lambda."""

@@ -1,0 +1,1 @@
+"""The shared kernel every feature room builds on; it imports no feature."""

@@ -1,0 +1,102 @@
+"""The base of every pynamodb model: table naming, region, and the table registry.
+
+Every model is declared with :func:`table`, so the local stack creates each table
+and infra deploys each one with the same keys and indexes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pynamodb.models import Model
+
+from chalicelib.core.paging import MAX_LIMIT, Page, PageRequest, take_page
+from chalicelib.core.settings import settings
+
+M = TypeVar("M", bound=type[Model])
+
+#: Every table model, in declaration order.
+MODELS: list[type[Model]] = []
+
+
+def table_name(short: str) -> str:
+    """The deployed name of the table called ``short``."""
+    return f"{settings().table_prefix}{short}"
+
+
+def table(model: M) -> M:
+    """Register ``model`` as a table (class decorator)."""
+    meta = model.Meta  # type: ignore[attr-defined]
+    meta.region = settings().region
+    meta.billing_mode = "PAY_PER_REQUEST"
+    MODELS.append(model)
+    return model
+
+
+def ttl_attribute(model: type[Model]) -> str | None:
+    """The name of ``model``'s TTL attribute, if it has one."""
+    for name, attribute in model.get_attributes().items():
+        if type(attribute).__name__ == "TTLAttribute":
+            return attribute.attr_name or name
+    return None
+
+
+def _key_names(model: type[Model], index: Any | None) -> list[str]:
+    names = [model._hash_keyname(), model._range_keyname()]
+    if index is not None:
+        for attribute in index._get_schema().get("key_schema", []):
+            names.append(attribute["attribute_name"] if isinstance(attribute, dict)
+                         else attribute.attribute_name)
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def position_of(item: Model, index: Any | None = None) -> dict[str, Any]:
+    """The DynamoDB key (``ExclusiveStartKey`` form) of ``item`` within a table or index."""
+    serialized = item.serialize()
+    return {name: serialized[name] for name in _key_names(type(item), index)}
+
+
+def query_page(
+    model: type[Model],
+    hash_key: Any,
+    page: PageRequest,
+    *,
+    range_key_condition: Any = None,
+    filter_condition: Any = None,
+    index: Any | None = None,
+    newest_first: bool = False,
+) -> Page[Any]:
+    """One page of a partition (of a table or index), with the total that matches."""
+    source = index if index is not None else model
+    start = page.start()
+    total = source.count(
+        hash_key, range_key_condition=range_key_condition, filter_condition=filter_condition
+    )
+    items = source.query(
+        hash_key,
+        range_key_condition=range_key_condition,
+        filter_condition=filter_condition,
+        scan_index_forward=not newest_first,
+        last_evaluated_key=start,
+        page_size=min(page.limit + 1 + page.offset, MAX_LIMIT),
+    )
+    return take_page(
+        iter(items), page, total=total, skip=page.offset if start is None else 0,
+        position_of=lambda item: position_of(item, index),
+    )
+
+
+def transaction() -> Any:
+    """A DynamoDB transaction (use as a context manager; it commits on exit)."""
+    from pynamodb.connection import Connection
+    from pynamodb.transactions import TransactWrite
+
+    return TransactWrite(connection=Connection(region=settings().region))
+
+
+def condition_failed(exc: Exception) -> bool:
+    """Whether a pynamodb write failed because its condition did not hold."""
+    if exc.__class__.__name__ == "TransactWriteError":
+        reasons = getattr(exc, "cancellation_reasons", None) or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

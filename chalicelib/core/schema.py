@@ -1,0 +1,53 @@
+"""Base classes for request and response schemas: camelCase on the wire, nothing unknown."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from chalicelib.core.problems import ValidationFailed
+
+
+class Schema(BaseModel):
+    """A wire schema: camelCase aliases, unknown fields rejected, values immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready form, with wire (camelCase) names."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Actor(Schema):
+    """Who did something: a user (OIDC subject) or a personal access token."""
+
+    type: Literal["user", "pat"]
+    id: str
+    name: str
+
+
+def pointer(loc: tuple[int | str, ...]) -> str:
+    """The JSON Pointer (RFC 6901) of a pydantic error location."""
+    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+    return "".join(f"/{part}" for part in parts)
+
+
+def error_list(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic's errors as ``{pointer, detail}`` items, without echoing input values."""
+    return [{"pointer": pointer(err["loc"]), "detail": err["msg"]} for err in exc.errors()]
+
+
+def validate(model: type[Schema], data: Any) -> Any:
+    """``data`` validated as ``model``, or a 422 problem listing every failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(error_list(exc)) from exc

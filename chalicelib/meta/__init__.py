@@ -1,0 +1,1 @@
+"""Meta: the API describing itself (the OpenAPI document)."""

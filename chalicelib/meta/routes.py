@@ -1,0 +1,17 @@
+"""Route of the OpenAPI document, generated from the operation table."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.core.http import Call, Reply, operation
+from chalicelib.meta import service
+
+bp = Blueprint(__name__)
+
+
+@operation(bp, "GET", "/api/openapi.json", name="meta.openapi",
+           summary="The OpenAPI 3.1 document of this API", resource="openapi", tag="Meta")
+def openapi_document(call: Call) -> Reply:
+    """Every route, its parameters, bodies, responses and problems."""
+    return Reply(service.document())

@@ -1,0 +1,1 @@
+"""Tenants: each tenant's settings, created with the tenant's first authenticated request."""

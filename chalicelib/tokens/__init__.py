@@ -1,0 +1,1 @@
+"""Personal access tokens: long-lived bearer tokens for automation, shown once, stored hashed."""

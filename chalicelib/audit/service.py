@@ -63,13 +63,14 @@ def _time_range(query: AuditQuery) -> Any:
 
 
 def _view(item: AuditItem) -> AuditEvent:
-    return AuditEvent(
-        id=item.id, time=item.at,
-        actor={"type": item.actor_type, "id": item.actor_id, "name": item.actor_name},
-        action=item.action, resource_type=item.resource_type, resource_id=item.resource_id,
-        outcome=item.outcome, status=int(item.status), request_id=item.request_id,
-        source_ip=item.source_ip, method=item.method, path=item.path,
-    )
+    return AuditEvent.model_validate({
+        "id": item.id, "time": item.at,
+        "actor": {"type": item.actor_type, "id": item.actor_id, "name": item.actor_name},
+        "action": item.action, "resource_type": item.resource_type,
+        "resource_id": item.resource_id, "outcome": item.outcome, "status": int(item.status),
+        "request_id": item.request_id, "source_ip": item.source_ip, "method": item.method,
+        "path": item.path,
+    })
 
 
 def search(tenant: str, query: AuditQuery, page: PageRequest) -> Page[AuditEvent]:

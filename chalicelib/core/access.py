@@ -59,7 +59,7 @@ class Principal:
         return {"type": "user", "id": self.subject, "name": self.subject}
 
 
-_ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/api(?:/[A-Za-z0-9._~{}\-]+)+)$")
+_ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/api(?:/[A-Za-z0-9._~{}\-]+)+)/?$")
 
 
 def parse_endpoint(entry: str) -> tuple[str, str]:

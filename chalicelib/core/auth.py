@@ -131,7 +131,7 @@ class OidcVerifier:
                                     self.config.http_timeout_seconds)
             jwks = self._fetch(str(discovery["jwks_uri"]), self.config.http_timeout_seconds)
             keyset = jwt.PyJWKSet.from_dict(jwks)
-        except Exception as exc:  # noqa: BLE001 - any failure to reach or read the IdP
+        except Exception as exc:
             logger.warning("identity provider unreachable", extra={"cold": cold})
             if cold:
                 raise ServiceUnavailable(

@@ -42,11 +42,11 @@ def ttl_attribute(model: type[Model]) -> str | None:
 
 
 def _key_names(model: type[Model], index: Any | None) -> list[str]:
-    names = [model._hash_keyname(), model._range_keyname()]
+    names = [model._hash_keyname, model._range_keyname]
     if index is not None:
-        for attribute in index._get_schema().get("key_schema", []):
-            names.append(attribute["attribute_name"] if isinstance(attribute, dict)
-                         else attribute.attribute_name)
+        for attribute in (index._hash_key_attribute(), index._range_key_attribute()):
+            if attribute is not None:
+                names.append(attribute.attr_name)
     return [n for n in dict.fromkeys(names) if n]
 
 
@@ -100,3 +100,12 @@ def condition_failed(exc: Exception) -> bool:
         reasons = getattr(exc, "cancellation_reasons", None) or []
         return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def create_tables(models: list[type[Model]] | None = None) -> None:
+    """Create every registered table with its indexes, stream and TTL (local stack, tests)."""
+    for model in models or MODELS:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+            if ttl_attribute(model) is not None:
+                model.update_ttl(ignore_update_ttl_errors=False)

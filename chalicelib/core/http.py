@@ -13,16 +13,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.core import auth
 from chalicelib.core.access import Principal, Role, authorize
 from chalicelib.core.concurrency import IfMatch, etag, parse_if_match
 from chalicelib.core.deps import deps
+from chalicelib.core.lazy import resolve
 from chalicelib.core.observability import logger
 from chalicelib.core.paging import PAGING_PARAMS, Page, PageRequest, parse_page, scope_of
 from chalicelib.core.problems import (
@@ -31,9 +31,13 @@ from chalicelib.core.problems import (
     PreconditionRequired,
     to_problem,
 )
-from chalicelib.core.schema import Schema, error_list, validate
 from chalicelib.core.secrets import cursor_secret
 from chalicelib.core.settings import settings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chalicelib.core.schema import Schema
 
 JSON = "application/json"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -52,14 +56,32 @@ class Operation:
     summary: str
     resource: str
     role: Role
-    body: type[Schema] | None = None
-    query: type[Schema] | None = None
-    response: type[BaseModel] | None = None
+    #: The module that holds the schemas named by ``*_ref`` (imported on first use).
+    schemas: str = ""
+    #: The body, query and response schemas: classes, or names in ``schemas``.
+    body_ref: Any = None
+    query_ref: Any = None
+    response_ref: Any = None
     status: int = 200
     paged: bool = False
     etag: bool = False
     problems: tuple[str, ...] = ()
     tag: str = ""
+
+    @property
+    def body(self) -> type[Schema] | None:
+        """The request body schema (``None``: the operation takes no body)."""
+        return resolve(self.schemas, self.body_ref)  # type: ignore[no-any-return]
+
+    @property
+    def query(self) -> type[Schema] | None:
+        """The schema of the query parameters (besides paging)."""
+        return resolve(self.schemas, self.query_ref)  # type: ignore[no-any-return]
+
+    @property
+    def response(self) -> type[BaseModel] | None:
+        """The response schema (of each item, for a paged list)."""
+        return resolve(self.schemas, self.response_ref)  # type: ignore[no-any-return]
 
     @property
     def mutating(self) -> bool:
@@ -119,22 +141,30 @@ class Reply:
 
 def operation(
     bp: Blueprint, method: str, path: str, *, name: str, summary: str, resource: str,
-    role: Role | None = None, **options: Any,
+    role: Role | None = None, body: Any = None, query: Any = None, response: Any = None,
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare ``method path`` on ``bp``; the decorated view takes a :class:`Call`."""
+    """Declare ``method path`` on ``bp``; the decorated view takes a :class:`Call`.
+
+    ``body``, ``query`` and ``response`` name classes of the feature's ``schemas``
+    module (a sibling of the routes module), imported on the first request.
+    """
     default_role = Role.VIEWER if method == "GET" else Role.OPERATOR
-    op = Operation(method=method, path=path, name=name, summary=summary, resource=resource,
-                   role=role or default_role, **options)
-    OPERATIONS.append(op)
 
     def register(view: Callable[[Call], Any]) -> Callable[..., Any]:
+        schemas = view.__module__.rsplit(".", 1)[0] + ".schemas"
+        op = Operation(method=method, path=path, name=name, summary=summary, resource=resource,
+                       role=role or default_role, schemas=schemas, body_ref=body,
+                       query_ref=query, response_ref=response, **options)
+        OPERATIONS.append(op)
+
         def handler(**params: str) -> Response:
             return run(op, view, bp, params)
 
         handler.__name__ = name.replace(".", "_")
         handler.__doc__ = summary
-        bp.route(path, methods=[method], content_types=[JSON, "application/merge-patch+json",
-                                                       "text/plain"])(handler)
+        bp.route(path, methods=[method], content_types=[JSON, "application/merge-patch+json"])(
+            handler)
         return view
 
     return register
@@ -191,7 +221,7 @@ def _prepare(op: Operation, request: Any, params: dict[str, str], facts: _Facts)
     authorize(principal, method=op.method, path_template=op.path, role=op.role)
     query, page = _parse_query(op, request)
     if page is not None:
-        filters = query.to_wire() if isinstance(query, Schema) else {}
+        filters = query.to_wire() if query is not None else {}
         page = replace(page, scope=scope_of(principal.tenant, request.path, filters),
                        secret=cursor_secret())
     call = Call(principal=principal, params=params, query=query, page=page,
@@ -222,6 +252,10 @@ def _parse_query(op: Operation, request: Any) -> tuple[Any, PageRequest | None]:
             raise AmporaError(f"unknown query parameter(s): {', '.join(sorted(filters))}",
                               slug="invalid-query")
         return None, page
+    from pydantic import ValidationError
+
+    from chalicelib.core.schema import error_list
+
     try:
         return op.query.model_validate(filters), page
     except ValidationError as exc:
@@ -247,11 +281,13 @@ def _parse_body(op: Operation, request: Any) -> Any:
             raise AmporaError("this operation takes no body", slug="validation-failed",
                               errors=[{"pointer": "", "detail": "expected no body"}])
         return None
+    from chalicelib.core.schema import validate
+
     return validate(op.body, data)
 
 
 def _wire(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, list):
         return [_wire(v) for v in value]
@@ -259,7 +295,7 @@ def _wire(value: Any) -> Any:
 
 
 def _render(op: Operation, call: Call, reply: Reply) -> Response:
-    headers = dict(reply.headers)
+    headers: dict[str, str | list[str]] = dict(reply.headers)
     body = reply.body
     if isinstance(body, Page):
         headers.update(page_headers(call, body))
@@ -304,7 +340,7 @@ def _origin(headers: dict[str, str]) -> str:
 def problem_response(error: AmporaError, *, instance: str) -> Response:
     """The ``application/problem+json`` response for ``error``."""
     body = to_problem(error, instance=instance, docs_url=settings().docs_url)
-    headers = {"Content-Type": PROBLEM_CONTENT_TYPE, **error.headers}
+    headers: dict[str, str | list[str]] = {"Content-Type": PROBLEM_CONTENT_TYPE, **error.headers}
     return Response(body=json.dumps(body), status_code=error.status, headers=headers)
 
 
@@ -348,7 +384,7 @@ def problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> R
         return response
     slug = _STATUS_SLUGS.get(response.status_code, "internal-error")
     message = response.body.get("Message") if isinstance(response.body, dict) else None
-    extra = {"Allow": headers["allow"]} if "allow" in headers else {}
+    extra = {"Allow": str(headers["allow"])} if "allow" in headers else {}
     error = AmporaError(str(message or "the request could not be served"), slug=slug,
                         headers=extra)
     if slug == "internal-error":

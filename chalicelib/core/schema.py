@@ -19,6 +19,7 @@ class Schema(BaseModel):
         extra="forbid",
         frozen=True,
         str_strip_whitespace=False,
+        defer_build=True,
     )
 
     def to_wire(self) -> dict[str, Any]:

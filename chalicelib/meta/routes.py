@@ -5,9 +5,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.core.http import Call, Reply, operation
-from chalicelib.meta import service
+from chalicelib.core.lazy import LazyModule
 
 bp = Blueprint(__name__)
+service = LazyModule("chalicelib.meta.service")
 
 
 @operation(bp, "GET", "/api/openapi.json", name="meta.openapi",

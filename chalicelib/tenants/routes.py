@@ -6,14 +6,14 @@ from chalice import Blueprint
 
 from chalicelib.core.access import Role
 from chalicelib.core.http import Call, Reply, operation
-from chalicelib.tenants import service
-from chalicelib.tenants.schemas import Tenant, TenantSettingsInput
+from chalicelib.core.lazy import LazyModule
 
 bp = Blueprint(__name__)
+service = LazyModule("chalicelib.tenants.service")
 
 
 @operation(bp, "GET", "/api/tenant", name="tenant.get", summary="Read the tenant's settings",
-           resource="tenant", response=Tenant, etag=True, tag="Tenant")
+           resource="tenant", response="Tenant", etag=True, tag="Tenant")
 def get_tenant(call: Call) -> Reply:
     """The caller's tenant and its ETag."""
     tenant, revision = service.get(call.tenant)
@@ -21,7 +21,7 @@ def get_tenant(call: Call) -> Reply:
 
 
 @operation(bp, "PUT", "/api/tenant", name="tenant.update", summary="Replace the tenant's settings",
-           resource="tenant", role=Role.ADMIN, body=TenantSettingsInput, response=Tenant,
+           resource="tenant", role=Role.ADMIN, body="TenantSettingsInput", response="Tenant",
            etag=True, tag="Tenant")
 def put_tenant(call: Call) -> Reply:
     """Replace the settings, honouring If-Match."""

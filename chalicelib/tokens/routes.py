@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
 from chalicelib.core.access import Role
 from chalicelib.core.http import Call, Reply, operation
-from chalicelib.tokens import service
-from chalicelib.tokens.schemas import ApiToken, ApiTokenCreate, ApiTokenCreated, ApiTokenQuery
+from chalicelib.core.lazy import LazyModule
 
 bp = Blueprint(__name__)
-_COMMON = {"resource": "api-token", "role": Role.ADMIN, "tag": "API tokens"}
+service = LazyModule("chalicelib.tokens.service")
+_COMMON: dict[str, Any] = {"resource": "api-token", "role": Role.ADMIN, "tag": "API tokens"}
 
 
 @operation(bp, "GET", "/api/api-tokens", name="apiTokens.list",
-           summary="List personal access tokens", query=ApiTokenQuery, response=ApiToken,
+           summary="List personal access tokens", query="ApiTokenQuery", response="ApiToken",
            paged=True, **_COMMON)
 def list_tokens(call: Call) -> Reply:
     """The tenant's tokens, paged."""
@@ -23,7 +25,7 @@ def list_tokens(call: Call) -> Reply:
 
 @operation(bp, "POST", "/api/api-tokens", name="apiTokens.create",
            summary="Create a personal access token (the token is shown once)",
-           body=ApiTokenCreate, response=ApiTokenCreated, status=201, **_COMMON)
+           body="ApiTokenCreate", response="ApiTokenCreated", status=201, **_COMMON)
 def create_token(call: Call) -> Reply:
     """Issue a token and return it, once."""
     created = service.create(call.principal, call.body)
@@ -32,7 +34,7 @@ def create_token(call: Call) -> Reply:
 
 
 @operation(bp, "GET", "/api/api-tokens/{id}", name="apiTokens.get",
-           summary="Read a personal access token", response=ApiToken, problems=("not-found",),
+           summary="Read a personal access token", response="ApiToken", problems=("not-found",),
            **_COMMON)
 def get_token(call: Call) -> Reply:
     """One token, without its secret."""
@@ -40,7 +42,7 @@ def get_token(call: Call) -> Reply:
 
 
 @operation(bp, "POST", "/api/api-tokens/{id}/revoke", name="apiTokens.revoke",
-           summary="Revoke a personal access token", response=ApiToken, problems=("not-found",),
+           summary="Revoke a personal access token", response="ApiToken", problems=("not-found",),
            **_COMMON)
 def revoke_token(call: Call) -> Reply:
     """Revoke for good: the next call with the token is 401."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from chalicelib.core.access import parse_endpoint
 from chalicelib.core.schema import Actor, Schema
@@ -13,22 +13,23 @@ from chalicelib.core.schema import Actor, Schema
 RoleName = Literal["Viewer", "Operator", "Admin"]
 
 
+def _endpoint(entry: str) -> str:
+    parse_endpoint(entry)
+    return entry
+
+
+Endpoint = Annotated[str, AfterValidator(_endpoint), Field(max_length=300)]
+
+
 class ApiTokenCreate(Schema):
     """What a new token may do, and until when."""
 
     name: str = Field(min_length=1, max_length=100)
     role: RoleName
-    allowed_endpoints: list[str] | None = Field(
+    allowed_endpoints: list[Endpoint] | None = Field(
         default=None, min_length=1, max_length=100,
         description="If set, the only endpoints the token may call, e.g. 'GET /api/agents'.")
     expires_at: AwareDatetime | None = None
-
-    @field_validator("allowed_endpoints")
-    @classmethod
-    def _endpoints(cls, value: list[str] | None) -> list[str] | None:
-        for entry in value or []:
-            parse_endpoint(entry)
-        return value
 
 
 class ApiToken(Schema):

@@ -84,7 +84,8 @@ def _filter(status: str | None, now: datetime) -> Any:
 
 def list_tokens(tenant: str, page: PageRequest, *, status: str | None) -> Page[ApiToken]:
     """The tenant's tokens, oldest first."""
-    found = query_page(ApiTokenItem, tenant, page, filter_condition=_filter(status, deps().clock.now()))
+    condition = _filter(status, deps().clock.now())
+    found = query_page(ApiTokenItem, tenant, page, filter_condition=condition)
     return found.map(lambda item: ApiToken(**_view(item)))
 
 
@@ -145,7 +146,8 @@ def verify(token: str) -> Principal:
     _touch(item, now)
     role = Role.parse(item.role)
     assert role is not None
-    endpoints = tuple(item.allowed_endpoints) if item.allowed_endpoints is not None else None
+    allowed = item.allowed_endpoints
+    endpoints = tuple(str(e) for e in allowed) if allowed is not None else None
     return Principal(tenant=item.tenant, subject=f"pat:{item.id}", role=role, kind="pat",
                      token_id=item.id, token_name=item.name, allowed_endpoints=endpoints)
 

@@ -1,0 +1,1 @@
+"""The ``ampora`` command line."""

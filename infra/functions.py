@@ -1,0 +1,117 @@
+"""Function-per-endpoint: split Chalice's one API handler into one Lambda function per route.
+
+``chalice package`` puts every route behind one ``APIHandler`` function. This module
+rewrites that SAM template: each (method, path) of the app's route table gets a copy of
+the handler (same deployment package, same ``app.app`` entry point, so Chalice routes
+the event exactly as before), its own API Gateway integration and its own invoke
+permission scoped to that method and path. A route added to the app gets its function
+at the next synth, with no edit here.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+#: The logical id Chalice gives its single REST API handler, and what hangs off it.
+API_HANDLER = "APIHandler"
+_HANDLER_LEFTOVERS = ("APIHandlerInvokePermission",)
+_HANDLER_OUTPUTS = ("APIHandlerName", "APIHandlerArn")
+_MAX_FUNCTION_NAME = 64
+_INVOCATION_URI = ("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
+                   "/functions/${%s.Arn}/invocations")
+_SOURCE_ARN = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPI}/*/%s%s"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One REST operation of the app: an HTTP method on a path template."""
+
+    method: str
+    path: str
+
+    @property
+    def logical_id(self) -> str:
+        """The function's CloudFormation logical id, e.g. ``GetApiTenantFunction``."""
+        words = re.findall(r"[A-Za-z0-9]+", f"{self.method.lower()} {self.path}")
+        return "".join(w[:1].upper() + w[1:] for w in words) + "Function"
+
+    def function_name(self, prefix: str) -> str:
+        """The deployed function name: ``<prefix><method>-<path>``, at most 64 characters."""
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{self.method} {self.path}".lower()).strip("-")
+        name = f"{prefix}{slug}"
+        if len(name) <= _MAX_FUNCTION_NAME:
+            return name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        return f"{name[:_MAX_FUNCTION_NAME - 9]}-{digest}"
+
+    @property
+    def arn_path(self) -> str:
+        """The path as it appears in an execute-api ARN (each parameter is ``*``)."""
+        return re.sub(r"\{[^}]+\}", "*", self.path)
+
+
+def routes_of(route_table: dict[str, dict[str, Any]]) -> list[Route]:
+    """Every (method, path) of a Chalice app's ``routes`` table, in registration order."""
+    return [Route(method=method, path=path)
+            for path, methods in route_table.items() for method in methods]
+
+
+def _check_unique(routes: Iterable[Route]) -> None:
+    seen: dict[str, Route] = {}
+    for route in routes:
+        other = seen.setdefault(route.logical_id, route)
+        if other != route:
+            raise ValueError(f"{route} and {other} would share the function {route.logical_id}")
+
+
+def _integration(swagger: dict[str, Any], route: Route) -> dict[str, Any]:
+    try:
+        operation = swagger["paths"][route.path][route.method.lower()]
+    except KeyError as exc:
+        raise ValueError(f"{route.method} {route.path} is not in the packaged API") from exc
+    integration: dict[str, Any] = operation["x-amazon-apigateway-integration"]
+    return integration
+
+
+def _permission(route: Route) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "FunctionName": {"Ref": route.logical_id},
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {"Fn::Sub": _SOURCE_ARN % (route.method, route.arn_path)},
+        },
+    }
+
+
+def split_functions(template: dict[str, Any], routes: list[Route], name_prefix: str
+                    ) -> dict[str, Any]:
+    """``template`` with one function per route in place of Chalice's single handler."""
+    _check_unique(routes)
+    result = copy.deepcopy(template)
+    resources: dict[str, Any] = result["Resources"]
+    handler = resources.pop(API_HANDLER)
+    swagger = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    for route in routes:
+        function = copy.deepcopy(handler)
+        function["Properties"]["FunctionName"] = route.function_name(name_prefix)
+        resources[route.logical_id] = function
+        resources[f"{route.logical_id}InvokePermission"] = _permission(route)
+        _integration(swagger, route)["uri"] = {"Fn::Sub": _INVOCATION_URI % route.logical_id}
+    for leftover in _HANDLER_LEFTOVERS:
+        resources.pop(leftover, None)
+    for output in _HANDLER_OUTPUTS:
+        result.get("Outputs", {}).pop(output, None)
+    return result
+
+
+def function_ids(template: dict[str, Any]) -> list[str]:
+    """The logical ids of every Lambda function of a SAM template."""
+    return [rid for rid, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"]

@@ -1,0 +1,93 @@
+"""Problem responses at the gateway: what API Gateway answers by itself, as RFC 9457 problems.
+
+API Gateway never invokes a function for a path it does not know (it answers
+403 ``MISSING_AUTHENTICATION_TOKEN``) or for a method a known path does not serve.
+These rewrites of the API's swagger make those answers the same problems the local
+stack gives: 404 ``not-found`` for unknown routes, 405 ``method-not-allowed`` with an
+``Allow`` header for a known path with another method (a MOCK integration on the
+path's ``ANY`` method, which API Gateway only picks when no specific method matches).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+PROBLEM_JSON = "application/problem+json"
+ANY_METHOD = "x-amazon-apigateway-any-method"
+GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
+#: Request content types the app accepts: a MOCK answers 405 for each of them.
+_MOCK_CONTENT_TYPES = ("application/json", "application/merge-patch+json", "text/plain")
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def _problem_template(docs_url: str, slug: str, title: str, status: int, detail: str,
+                      instance: str = "$context.path") -> str:
+    """A problem body as a mapping template (``$context`` variables are filled by the gateway)."""
+    return json.dumps({"type": f"{docs_url}/errors/{slug}", "title": title, "status": status,
+                       "detail": detail, "instance": instance})
+
+
+def _gateway_response(status: int, body: str) -> dict[str, Any]:
+    return {
+        "statusCode": str(status),
+        "responseParameters": {"gatewayresponse.header.Content-Type": f"'{PROBLEM_JSON}'"},
+        "responseTemplates": {"application/json": body},
+    }
+
+
+def gateway_responses(docs_url: str) -> dict[str, Any]:
+    """The gateway responses that would otherwise leave API Gateway as non-problem bodies."""
+    not_found = _gateway_response(404, _problem_template(
+        docs_url, "not-found", "Not found", 404, "no route matches $context.path"))
+    return {
+        "MISSING_AUTHENTICATION_TOKEN": not_found,
+        "RESOURCE_NOT_FOUND": not_found,
+        "UNSUPPORTED_MEDIA_TYPE": _gateway_response(415, _problem_template(
+            docs_url, "unsupported-media-type", "Unsupported media type", 415,
+            "this content type is not accepted here")),
+        "REQUEST_TOO_LARGE": _gateway_response(413, _problem_template(
+            docs_url, "payload-too-large", "Payload too large", 413,
+            "the request exceeds the gateway's limit")),
+    }
+
+
+def allowed_methods(path_item: dict[str, Any]) -> list[str]:
+    """The HTTP methods a swagger path item serves, as an ``Allow`` list (sorted)."""
+    return sorted(m.upper() for m in path_item if m in _HTTP_METHODS)
+
+
+def method_not_allowed(docs_url: str, path_item: dict[str, Any]) -> dict[str, Any]:
+    """The ``ANY`` operation that answers 405 for every method ``path_item`` lacks."""
+    allow = ", ".join(allowed_methods(path_item))
+    body = _problem_template(
+        docs_url, "method-not-allowed", "Method not allowed", 405,
+        f"$context.httpMethod is not allowed on $context.resourcePath; allowed: {allow}")
+    headers = {"Allow": {"type": "string"}, "Content-Type": {"type": "string"}}
+    return {
+        "produces": [PROBLEM_JSON],
+        "responses": {"405": {"description": "405 response", "headers": headers}},
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "passthroughBehavior": "never",
+            "requestTemplates": {ct: '{"statusCode": 405}' for ct in _MOCK_CONTENT_TYPES},
+            "responses": {"default": {
+                "statusCode": "405",
+                "responseParameters": {
+                    "method.response.header.Allow": f"'{allow}'",
+                    "method.response.header.Content-Type": f"'{PROBLEM_JSON}'",
+                },
+                "responseTemplates": {"application/json": body},
+            }},
+        },
+    }
+
+
+def with_problem_responses(swagger: dict[str, Any], docs_url: str) -> dict[str, Any]:
+    """``swagger`` with gateway responses and a 405 ``ANY`` operation on every path."""
+    result = copy.deepcopy(swagger)
+    for path_item in result["paths"].values():
+        path_item[ANY_METHOD] = method_not_allowed(docs_url, path_item)
+    result[GATEWAY_RESPONSES] = gateway_responses(docs_url)
+    return result

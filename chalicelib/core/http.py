@@ -41,9 +41,11 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Problems any authenticated operation can answer.
+#: Problems any operation can answer (every request is authenticated and parsed).
 COMMON_PROBLEMS = ("unauthorized", "invalid-token", "forbidden", "unknown-role",
-                   "endpoint-not-allowed", "service-unavailable", "internal-error")
+                   "endpoint-not-allowed", "invalid-query", "malformed-json",
+                   "validation-failed", "payload-too-large", "unsupported-media-type",
+                   "service-unavailable", "internal-error")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Operation:
     etag: bool = False
     problems: tuple[str, ...] = ()
     tag: str = ""
+    #: Extra headers of the success response: (name, description) pairs.
+    response_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def body(self) -> type[Schema] | None:
@@ -93,13 +97,8 @@ class Operation:
         implied: list[str] = list(COMMON_PROBLEMS)
         if self.paged:
             implied += ["invalid-paging", "invalid-cursor"]
-        if self.query is not None or self.paged:
-            implied.append("invalid-query")
-        if self.body is not None:
-            implied += ["malformed-json", "validation-failed", "payload-too-large",
-                        "unsupported-media-type"]
         if self.etag and self.mutating:
-            implied += ["precondition-failed", "precondition-required"]
+            implied += ["bad-request", "precondition-failed", "precondition-required"]
         return tuple(dict.fromkeys([*implied, *self.problems]))
 
 

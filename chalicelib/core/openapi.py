@@ -303,7 +303,7 @@ def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str,
 
 
 def _success_headers(op: Operation) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
+    headers: dict[str, Any] = {name: _header(text) for name, text in op.response_headers}
     if op.etag:
         headers["ETag"] = _header("The strong ETag of the resource; send it back as If-Match.")
     if op.paged:

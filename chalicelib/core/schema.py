@@ -20,6 +20,7 @@ class Schema(BaseModel):
         frozen=True,
         str_strip_whitespace=False,
         defer_build=True,
+        field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
     )
 
     def to_wire(self) -> dict[str, Any]:

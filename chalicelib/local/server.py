@@ -153,9 +153,20 @@ def serve(config: LocalConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("botocore", "boto3", "moto", "urllib3", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    state.ensure_home(config.home)
+    try:
+        state.hold_lock(config.home)
+    except state.StateInUse as exc:
+        print(f"ampora dev: {exc}", file=sys.stderr)
+        return 1
     prepare_environment(config)
     mock = start_aws()
+    try:
+        return _run(config)
+    finally:
+        mock.stop()
+
+
+def _run(config: LocalConfig) -> int:
     from chalicelib.bootstrap import all_models
     from chalicelib.local.gateway import Gateway, Worker
 
@@ -172,8 +183,7 @@ def serve(config: LocalConfig) -> int:
         return 1
     finally:
         worker.shutdown()
-        saved = snapshots.save()
-        mock.stop()
-    print(f"saved {saved} items to {config.home / tables.SNAPSHOT_FILE}", flush=True)
+        if snapshots.dirty:
+            snapshots.save()
+    print(f"stopped; state kept in {config.home}", flush=True)
     return 0
-

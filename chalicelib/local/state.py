@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 CURSOR_SECRET_FILE = "cursor-secret"  # noqa: S105 - a file name
+LOCK_FILE = "lock"
 
 
 def ensure_home(home: Path) -> Path:
@@ -53,3 +54,20 @@ def cursor_secret(home: Path) -> str:
     """The local stack's cursor-signing secret: random once, then kept in the state dir."""
     path = ensure_home(home) / CURSOR_SECRET_FILE
     return create_once(path, secrets.token_hex(32).encode()).decode().strip()
+
+
+class StateInUse(RuntimeError):
+    """Another local stack is already running on this state directory."""
+
+
+def hold_lock(home: Path) -> int:
+    """Take the state dir's lock for this process's life (its fd), or raise :class:`StateInUse`."""
+    import fcntl
+
+    fd = os.open(ensure_home(home) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise StateInUse(f"another 'ampora dev' is using {home}") from exc
+    return fd

@@ -25,7 +25,10 @@ def list_tokens(call: Call) -> Reply:
 
 @operation(bp, "POST", "/api/api-tokens", name="apiTokens.create",
            summary="Create a personal access token (the token is shown once)",
-           body="ApiTokenCreate", response="ApiTokenCreated", status=201, **_COMMON)
+           body="ApiTokenCreate", response="ApiTokenCreated", status=201,
+           response_headers=(("Location", "The new token's URL."),
+                             ("Cache-Control", "no-store: the token must not be cached.")),
+           **_COMMON)
 def create_token(call: Call) -> Reply:
     """Issue a token and return it, once."""
     created = service.create(call.principal, call.body)

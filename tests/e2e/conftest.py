@@ -65,7 +65,8 @@ def request(method: str, url: str, *, token: str | None = None, body: Any = None
         return Reply(error.code, error.headers, error.read())
 
 
-def _ampora_command() -> list[str]:
+def ampora_command() -> list[str]:
+    """How to run `ampora`: the installed console script, else the module."""
     script = Path(sys.executable).with_name("ampora")
     return [str(script)] if script.exists() else [sys.executable, "-m", "chalicelib.cli.main"]
 
@@ -105,7 +106,7 @@ class LocalStack:
         self.runs += 1
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [*_ampora_command(), "dev"], env=self.env(), cwd=self.home.parent,
+                [*ampora_command(), "dev"], env=self.env(), cwd=self.home.parent,
                 stdout=out, stderr=subprocess.STDOUT)
         self._wait_ready()
         return self
@@ -144,7 +145,7 @@ class LocalStack:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``ampora ARGS`` against this stack's state dir and port."""
-        return subprocess.run([*_ampora_command(), *args], env=self.env(), capture_output=True,
+        return subprocess.run([*ampora_command(), *args], env=self.env(), capture_output=True,
                               text=True, timeout=60, check=False)
 
     def dev_token(self, role: str = "Admin", *extra: str) -> str:

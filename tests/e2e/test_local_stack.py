@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, ampora_command
 
 pytestmark = pytest.mark.e2e
 PROBLEM = "application/problem+json"
@@ -163,3 +164,15 @@ def test_state_and_sign_in_survive_a_restart(fresh_home: Path) -> None:
         assert stack.call("GET", "/api/tenant", token=admin).status == 200
     finally:
         assert stack.stop() == 0, stack.output()
+
+
+def test_a_second_stack_on_the_same_state_dir_is_refused(stack: LocalStack) -> None:
+    # Given a running stack, when another one starts on its state dir and another port
+    env = {**stack.env(), "AMPORA_PORT": str(stack.port + 1)}
+    done = subprocess.run([*ampora_command(), "dev"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+    # Then it exits with a clear message, and the first one keeps serving
+    assert done.returncode == 1
+    assert "already" in done.stderr or "another" in done.stderr
+    assert stack.call("GET", "/local-oidc/jwks.json").status == 200

@@ -43,7 +43,19 @@ def main(argv: list[str]) -> cdk.App:
                 env=cdk.Environment(region=settings.region))
     app.synth()
     shutil.rmtree(Path.cwd() / "chalice.out", ignore_errors=True)
+    prune_packages(ROOT / ".chalice" / "deployments")
     return app
+
+
+def prune_packages(cache: Path, keep: int = 2) -> None:
+    """Drop all but the newest ``keep`` of Chalice's cached deployment packages (~30 MB each).
+
+    Chalice keys its cache on requirements.txt *and* the app's files, so every code
+    change leaves another full package behind.
+    """
+    packages = sorted(cache.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in packages[keep:]:
+        stale.unlink(missing_ok=True)
 
 
 def _context_keys() -> list[str]:

@@ -17,8 +17,6 @@ from typing import Any
 PROBLEM_JSON = "application/problem+json"
 ANY_METHOD = "x-amazon-apigateway-any-method"
 GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
-#: Request content types the app accepts: a MOCK answers 405 for each of them.
-_MOCK_CONTENT_TYPES = ("application/json", "application/merge-patch+json", "text/plain")
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 
 
@@ -58,6 +56,13 @@ def allowed_methods(path_item: dict[str, Any]) -> list[str]:
     return sorted(m.upper() for m in path_item if m in _HTTP_METHODS)
 
 
+def _content_types(path_item: dict[str, Any]) -> list[str]:
+    """What the path's operations consume: the MOCK needs a request template for each."""
+    consumed = [ct for method, op in path_item.items() if method in _HTTP_METHODS
+                for ct in op.get("consumes", [])]
+    return list(dict.fromkeys(["application/json", *consumed]))
+
+
 def method_not_allowed(docs_url: str, path_item: dict[str, Any]) -> dict[str, Any]:
     """The ``ANY`` operation that answers 405 for every method ``path_item`` lacks."""
     allow = ", ".join(allowed_methods(path_item))
@@ -71,7 +76,8 @@ def method_not_allowed(docs_url: str, path_item: dict[str, Any]) -> dict[str, An
         "x-amazon-apigateway-integration": {
             "type": "mock",
             "passthroughBehavior": "never",
-            "requestTemplates": {ct: '{"statusCode": 405}' for ct in _MOCK_CONTENT_TYPES},
+            "requestTemplates": {ct: '{"statusCode": 405}'
+                                 for ct in _content_types(path_item)},
             "responses": {"default": {
                 "statusCode": "405",
                 "responseParameters": {

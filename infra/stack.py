@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,6 @@ class AmporaStack(Stack):
 
     def _function_ids(self) -> list[str]:
         template = self.api.package_dir / "sam.json"
-        import json
-
         return function_ids(json.loads(template.read_text()))
 
     def _cursor_secret(self) -> secretsmanager.Secret:

@@ -102,10 +102,14 @@ def condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def create_tables(models: list[type[Model]] | None = None) -> None:
-    """Create every registered table with its indexes, stream and TTL (local stack, tests)."""
+def create_tables(models: list[type[Model]] | None = None) -> list[str]:
+    """Create each table (keys, indexes, stream, TTL) unless it exists; return their names.
+
+    For the local stack and tests; in AWS, infra creates the same tables.
+    """
+    names = []
     for model in models or MODELS:
-        if not model.exists():
-            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
-            if ttl_attribute(model) is not None:
-                model.update_ttl(ignore_update_ttl_errors=False)
+        model.create_table(wait=False, billing_mode="PAY_PER_REQUEST",
+                           ignore_update_ttl_errors=False)
+        names.append(model.Meta.table_name)
+    return names

@@ -195,13 +195,13 @@ def run(op: Operation, view: Callable[[Call], Any], bp: Blueprint,
         resource_id = reply.resource_id or resource_id
         response = _render(op, call, reply)
     except AmporaError as error:
-        response = problem_response(error, instance=request.path)
+        response = problem_response(error, instance=facts.path)
     except Exception:  # noqa: BLE001 - the last line of defence: log, never leak
         logger.exception("unhandled error", extra={"operation": op.name})
         response = problem_response(
             AmporaError("An internal error occurred; quote this request id to support.",
                         slug="internal-error", requestId=facts.request_id),
-            instance=request.path)
+            instance=facts.path)
     status = response.status_code
     _audit(op, facts, status, resource_id)
     logger.remove_keys(["tenant", "actor"])
@@ -221,11 +221,11 @@ def _prepare(op: Operation, request: Any, params: dict[str, str], facts: _Facts)
     query, page = _parse_query(op, request)
     if page is not None:
         filters = query.to_wire() if query is not None else {}
-        page = replace(page, scope=scope_of(principal.tenant, request.path, filters),
+        page = replace(page, scope=scope_of(principal.tenant, facts.path, filters),
                        secret=cursor_secret())
     call = Call(principal=principal, params=params, query=query, page=page,
                 body=_parse_body(op, request), request_id=facts.request_id,
-                source_ip=facts.source_ip, path=request.path,
+                source_ip=facts.source_ip, path=facts.path,
                 headers=dict(request.headers))
     if op.etag and op.mutating:
         call.if_match = _if_match(op, request, principal)
@@ -388,4 +388,5 @@ def problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> R
                         headers=extra)
     if slug == "internal-error":
         error.detail = "An internal error occurred."
-    return problem_response(error, instance=getattr(event, "path", "") or "")
+    context = getattr(event, "context", None) or {}
+    return problem_response(error, instance=str(context.get("path") or getattr(event, "path", "")))

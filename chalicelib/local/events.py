@@ -61,9 +61,10 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
 
 def gateway_headers(request: HttpRequest, invocation: Invocation) -> list[tuple[str, str]]:
     """The client's headers plus those API Gateway sets (Host, X-Forwarded-*)."""
+    forwarded = _header(request.headers, "x-forwarded-for")
     added = {
         "Host": _header(request.headers, "host") or invocation.host,
-        "X-Forwarded-For": request.source_ip,
+        "X-Forwarded-For": f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip,
         "X-Forwarded-Port": str(invocation.port),
         "X-Forwarded-Proto": "http",
     }
@@ -99,6 +100,8 @@ def request_time(epoch_ms: int) -> str:
 
 def _request_context(request: HttpRequest, match: Match, invocation: Invocation,
                      user_agent: str | None) -> dict[str, Any]:
+    # ``path`` is the path as the client sent it, as behind a custom domain name
+    # (on the execute-api host AWS would prefix the stage).
     return {
         "resourceId": "local", "resourcePath": match.template, "httpMethod": request.method,
         "extendedRequestId": invocation.request_id, "requestTime": request_time(

@@ -168,11 +168,12 @@ def serve(config: LocalConfig) -> int:
 
 def _run(config: LocalConfig) -> int:
     from chalicelib.bootstrap import all_models
+    from chalicelib.core.db import create_tables
     from chalicelib.local.gateway import Gateway, Worker
 
     chalice_app = load_app()
     worker = Worker()
-    snapshots = Snapshots(config.home, tables.create_tables(all_models()), worker.lock)
+    snapshots = Snapshots(config.home, create_tables(all_models()), worker.lock)
     restored = snapshots.restore()
     gateway = Gateway(config, chalice_app, oidc.load_signing_key(config.home), worker,
                       on_call=snapshots.mark_dirty)

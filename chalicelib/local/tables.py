@@ -22,15 +22,6 @@ SNAPSHOT_VERSION = 1
 _BATCH = 25
 
 
-def create_tables(models: Iterable[Any]) -> list[str]:
-    """Create each model's table (keys, indexes, stream, TTL) unless it exists; their names."""
-    names = []
-    for model in models:
-        model.create_table(wait=False, ignore_update_ttl_errors=False)
-        names.append(model.Meta.table_name)
-    return names
-
-
 def encode_item(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB JSON item made JSON-safe: binary (``B``/``BS``) values become base64 text."""
     return {name: _convert(value, _to_text) for name, value in item.items()}

@@ -129,3 +129,9 @@ def test_only_admins_manage_tokens(api: Api) -> None:
     for role in ("Viewer", "Operator"):
         assert api.get("/api/api-tokens", role=role).status == 403
         assert api.post("/api/api-tokens", {"name": "x", "role": "Viewer"}, role=role).status == 403
+
+
+def test_problem_instance_is_the_path_requested(api: Api) -> None:
+    answer = api.get("/api/api-tokens/nope")
+    assert answer.status == 404
+    assert answer.json["instance"] == "/api/api-tokens/nope"

@@ -114,6 +114,11 @@ def test_the_gateway_adds_host_and_forwarding_headers() -> None:
     assert headers["X-Forwarded-Port"] == "8000"
 
 
+def test_a_forwarded_for_chain_gets_the_callers_address_appended() -> None:
+    headers = _event(headers=[("X-Forwarded-For", "203.0.113.7")])["headers"]
+    assert headers["X-Forwarded-For"] == "203.0.113.7, 10.0.0.9"
+
+
 def test_the_clients_host_header_is_kept() -> None:
     headers = _event(headers=[("host", "localhost:8000")])["headers"]
     assert headers["Host"] == "localhost:8000"

@@ -1,0 +1,382 @@
+"""The deployable stack, synthesized as a user would: routes, tables, settings, gateway, package.
+
+Both synths (function-per-endpoint, then ``-c singleFunction=true``) run once for this
+module; every test reads the templates and assets they wrote. They live in one module
+so that ``pytest -n 2 --dist loadfile`` never packages the app twice at once.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from pynamodb.attributes import Attribute
+from pynamodb.indexes import GlobalSecondaryIndex, Index, LocalSecondaryIndex
+from pynamodb.models import Model
+
+from tests.infra.synth import ROOT, Synth, synth
+
+pytestmark = pytest.mark.infra
+
+CONTEXT = {
+    "stage": "ci",
+    "oidcAuthority": "https://idp.example.test/realms/ampora",
+    "oidcAudience": "ampora-ci",
+    "docsUrl": "https://docs.example.test",
+}
+PREFIX = "ampora-ci-"
+FUNCTION = "AWS::Serverless::Function"
+
+
+# --- Given: the app as the code defines it ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the Chalice app's route table."""
+    import app
+
+    return [(method, path) for path, methods in app.app.routes.items() for method in methods]
+
+
+@pytest.fixture(scope="module")
+def models() -> list[type[Model]]:
+    """Every pynamodb table model of every feature."""
+    from chalicelib.bootstrap import all_models
+
+    return all_models()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack as deployed by default: one function per route."""
+    return synth(tmp_path_factory.mktemp("per-route"), **CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def single(stack: Synth, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with ``-c singleFunction=true`` (after ``stack``: reuses Chalice's cache)."""
+    return synth(tmp_path_factory.mktemp("single"), singleFunction="true", **CONTEXT)
+
+
+def _functions(synthesized: Synth) -> dict[str, Any]:
+    return synthesized.of_type(FUNCTION)
+
+
+def _integration_target(swagger: dict[str, Any], method: str, path: str) -> str:
+    """The logical id of the function an operation's integration invokes."""
+    uri = swagger["paths"][path][method.lower()]["x-amazon-apigateway-integration"]["uri"]
+    found = re.search(r"/functions/\$\{(\w+)\.Arn\}/invocations$", uri["Fn::Sub"])
+    assert found, uri
+    return found.group(1)
+
+
+# --- Function per endpoint ----------------------------------------------------------------
+
+def test_every_route_has_a_function_of_its_own(stack: Synth, routes: list[tuple[str, str]]
+                                               ) -> None:
+    targets = [_integration_target(stack.swagger, method, path) for method, path in routes]
+
+    assert len(set(targets)) == len(routes), "two routes share a function"
+    assert sorted(targets) == sorted(_functions(stack)), "a function serves no route"
+    for target in targets:
+        props = _functions(stack)[target]["Properties"]
+        assert (props["Handler"], props["Runtime"]) == ("app.app", "python3.11")
+
+
+def test_functions_are_named_from_method_and_path(stack: Synth) -> None:
+    names = {rid: f["Properties"]["FunctionName"] for rid, f in _functions(stack).items()}
+
+    assert names["GetApiTenantFunction"] == f"{PREFIX}get-api-tenant"
+    assert names["PostApiApiTokensIdRevokeFunction"] == f"{PREFIX}post-api-api-tokens-id-revoke"
+    assert all(len(name) <= 64 for name in names.values())
+
+
+def test_api_gateway_may_invoke_each_function_for_its_route_only(
+    stack: Synth, routes: list[tuple[str, str]]
+) -> None:
+    permissions = {p["Properties"]["FunctionName"]["Ref"]: p["Properties"]
+                   for p in stack.of_type("AWS::Lambda::Permission").values()}
+
+    for method, path in routes:
+        permission = permissions[_integration_target(stack.swagger, method, path)]
+        arn_path = re.sub(r"\{[^}]+\}", "*", path)
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        assert permission["SourceArn"]["Fn::Sub"].endswith(f"${{RestAPI}}/*/{method}{arn_path}")
+
+
+def test_every_declared_operation_is_served(stack: Synth, routes: list[tuple[str, str]]) -> None:
+    from chalicelib.core.http import OPERATIONS
+
+    assert OPERATIONS, "the app declares operations"
+    assert {(op.method, op.path) for op in OPERATIONS} <= set(routes)
+
+
+def test_single_function_switch_deploys_one_function_for_all_routes(
+    single: Synth, routes: list[tuple[str, str]]
+) -> None:
+    (only,) = _functions(single)
+
+    assert {_integration_target(single.swagger, m, p) for m, p in routes} == {only}
+    assert len(single.of_type("AWS::DynamoDB::Table")) == len(stack_tables(single))
+
+
+def stack_tables(synthesized: Synth) -> dict[str, Any]:
+    """The DynamoDB tables of a synthesized stack, by table name."""
+    return {t["Properties"]["TableName"]: t["Properties"]
+            for t in synthesized.of_type("AWS::DynamoDB::Table").values()}
+
+
+# --- Settings -------------------------------------------------------------------------------
+
+def _environments(synthesized: Synth) -> dict[str, dict[str, Any]]:
+    return {rid: f["Properties"]["Environment"]["Variables"]
+            for rid, f in _functions(synthesized).items()}
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_every_required_setting_reaches_every_function(variant: str,
+                                                       request: pytest.FixtureRequest) -> None:
+    from chalicelib.core.settings import REQUIRED
+
+    synthesized: Synth = request.getfixturevalue(variant)
+    (secret,) = synthesized.of_type("AWS::SecretsManager::Secret")
+
+    for function, env in _environments(synthesized).items():
+        assert set(REQUIRED) <= set(env), f"{function} lacks {set(REQUIRED) - set(env)}"
+        assert env["AMPORA_CURSOR_SECRET_ARN"] == {"Ref": secret}
+
+
+def test_settings_come_from_context(stack: Synth) -> None:
+    for env in _environments(stack).values():
+        assert env["AMPORA_STAGE"] == "ci"
+        assert env["AMPORA_TABLE_PREFIX"] == PREFIX
+        assert env["AMPORA_OIDC_AUTHORITY"] == CONTEXT["oidcAuthority"]
+        assert env["AMPORA_OIDC_AUDIENCE"] == CONTEXT["oidcAudience"]
+        assert env["AMPORA_DOCS_URL"] == CONTEXT["docsUrl"]
+        assert {"AMPORA_OIDC_ROLE_CLAIM", "AMPORA_OIDC_TENANT_CLAIM",
+                "AMPORA_AUDIT_RETENTION_DAYS"} <= set(env)
+
+
+def test_cursor_secret_is_generated_and_readable_by_the_functions(stack: Synth) -> None:
+    (secret_id, secret), = stack.of_type("AWS::SecretsManager::Secret").items()
+    statements = _role_statements(stack)
+
+    assert "GenerateSecretString" in secret["Properties"]
+    assert any("secretsmanager:GetSecretValue" in _actions(s) and s["Resource"] == {"Ref": secret_id}
+               for s in statements)
+
+
+# --- Tables ---------------------------------------------------------------------------------
+
+def _short(model: type[Model]) -> str:
+    from chalicelib.core.db import table_name
+
+    return str(model.Meta.table_name).removeprefix(table_name(""))
+
+
+def _keys(attributes: list[Attribute[Any]]) -> list[dict[str, str]]:
+    hash_keys = [{"AttributeName": a.attr_name, "KeyType": "HASH"}
+                 for a in attributes if a.is_hash_key]
+    range_keys = [{"AttributeName": a.attr_name, "KeyType": "RANGE"}
+                  for a in attributes if a.is_range_key]
+    return hash_keys + range_keys
+
+
+def _index_attributes(index: Index[Any]) -> list[Attribute[Any]]:
+    return [a for a in vars(type(index)).values() if isinstance(a, Attribute)]
+
+
+def _indexes(model: type[Model], kind: type[Index[Any]]) -> list[dict[str, Any]]:
+    """What the model declares for each index of ``kind``, as CloudFormation spells it."""
+    declared = [v for v in vars(model).values() if isinstance(v, kind)]
+    result = []
+    for index in declared:
+        projection: dict[str, Any] = {"ProjectionType": index.Meta.projection.projection_type}
+        if getattr(index.Meta.projection, "non_key_attributes", None):
+            projection["NonKeyAttributes"] = index.Meta.projection.non_key_attributes
+        result.append({"IndexName": index.Meta.index_name,
+                       "KeySchema": _keys(_index_attributes(index)),
+                       "Projection": projection})
+    return result
+
+
+def _attribute_definitions(model: type[Model]) -> list[dict[str, str]]:
+    keys = [a for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
+    for index in vars(model).values():
+        if isinstance(index, Index):
+            keys += _index_attributes(index)
+    return [{"AttributeName": a.attr_name, "AttributeType": a.attr_type} for a in keys]
+
+
+def _expected_table(model: type[Model]) -> dict[str, Any]:
+    from chalicelib.core.db import ttl_attribute
+
+    expected: dict[str, Any] = {
+        "TableName": f"{PREFIX}{_short(model)}",
+        "KeySchema": _keys(list(model.get_attributes().values())),
+        "AttributeDefinitions": Match.array_with(_attribute_definitions(model)),
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "DeletionProtectionEnabled": True,
+        "GlobalSecondaryIndexes": _indexes(model, GlobalSecondaryIndex) or Match.absent(),
+        "LocalSecondaryIndexes": _indexes(model, LocalSecondaryIndex) or Match.absent(),
+        "TimeToLiveSpecification": Match.absent(),
+        "StreamSpecification": Match.absent(),
+    }
+    if ttl_attribute(model):
+        expected["TimeToLiveSpecification"] = {"AttributeName": ttl_attribute(model),
+                                               "Enabled": True}
+    if getattr(model.Meta, "stream_view_type", None):
+        expected["StreamSpecification"] = {"StreamViewType": model.Meta.stream_view_type}
+    return expected
+
+
+@pytest.fixture(scope="module")
+def template(stack: Synth) -> Template:
+    """The default stack as a CDK assertions template."""
+    return Template.from_json(stack.template)
+
+
+def test_every_model_has_its_table(template: Template, models: list[type[Model]]) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", len(models))
+    for model in models:
+        template.has_resource("AWS::DynamoDB::Table", {
+            "Properties": _expected_table(model),
+            "DeletionPolicy": "Retain",
+        })
+
+
+def test_functions_may_read_and_write_every_table_and_index(stack: Synth) -> None:
+    granted = [s for s in _role_statements(stack) if "dynamodb:PutItem" in _actions(s)]
+    resources = [r for s in granted for r in _as_list(s["Resource"])]
+
+    for table_id, table in stack.of_type("AWS::DynamoDB::Table").items():
+        assert {"Fn::GetAtt": [table_id, "Arn"]} in resources
+        if table["Properties"].get("GlobalSecondaryIndexes"):
+            assert any(table_id in str(r) and "/index/*" in str(r) for r in resources)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return _as_list(statement["Action"])
+
+
+def _role_statements(synthesized: Synth) -> list[dict[str, Any]]:
+    """The statements of every policy attached to the functions' role."""
+    roles = {str(f["Properties"]["Role"]) for f in _functions(synthesized).values()}
+    assert len(roles) == 1, roles
+    return [s for p in synthesized.of_type("AWS::IAM::Policy").values()
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+# --- Problems at the gateway ----------------------------------------------------------------
+
+def test_unknown_routes_answer_a_not_found_problem(stack: Synth) -> None:
+    responses = stack.swagger["x-amazon-apigateway-gateway-responses"]
+
+    for kind in ("MISSING_AUTHENTICATION_TOKEN", "RESOURCE_NOT_FOUND"):
+        response = responses[kind]
+        assert response["statusCode"] == "404"
+        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == \
+            "'application/problem+json'"
+        assert '"type": "https://docs.example.test/errors/not-found"' in \
+            response["responseTemplates"]["application/json"]
+
+
+def test_other_methods_on_a_known_path_answer_405_with_allow(stack: Synth,
+                                                             routes: list[tuple[str, str]]
+                                                             ) -> None:
+    for path in {p for _, p in routes}:
+        allow = ", ".join(sorted(m for m, p in routes if p == path))
+        mock = stack.swagger["paths"][path]["x-amazon-apigateway-any-method"]
+        integration = mock["x-amazon-apigateway-integration"]
+        response = integration["responses"]["default"]
+
+        assert integration["type"] == "mock"
+        assert response["statusCode"] == "405"
+        assert response["responseParameters"]["method.response.header.Allow"] == f"'{allow}'"
+        assert "/errors/method-not-allowed" in response["responseTemplates"]["application/json"]
+
+
+# --- The template is valid CloudFormation ----------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_cfn_lint_passes(variant: str, request: pytest.FixtureRequest) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    synthesized: Synth = request.getfixturevalue(variant)
+    path = synthesized.outdir / f"{synthesized.stack}.template.json"
+
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1"]))
+
+    assert [str(m) for m in matches] == []
+
+
+# --- What Lambda ships -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def package(stack: Synth) -> Iterator[zipfile.ZipFile]:
+    """The deployment package every function runs."""
+    (asset,) = stack.file_assets()
+    with zipfile.ZipFile(asset) as archive:
+        yield archive
+
+
+def _is_x86_64_elf(header: bytes) -> bool:
+    """An ELF64 shared object for x86-64 (``e_machine`` 62), as Lambda's x86_64 runs."""
+    return header[:4] == b"\x7fELF" and header[4] == 2 and header[18:20] == b"\x3e\x00"
+
+
+def _wheel_tags(archive: zipfile.ZipFile, dist: str) -> list[str]:
+    (wheel,) = [n for n in archive.namelist() if re.fullmatch(rf"{dist}-[^/]+\.dist-info/WHEEL", n)]
+    return re.findall(r"^Tag: (\S+)$", archive.read(wheel).decode(), flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize(("dist", "binary", "tag"), [
+    ("cryptography", "cryptography/hazmat/bindings/_rust.abi3.so",
+     r"cp311-abi3-manylinux\w*_x86_64"),
+    ("pydantic_core", "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so",
+     r"cp311-cp311-manylinux\w*_x86_64"),
+])
+def test_compiled_dependencies_are_built_for_lambda(package: zipfile.ZipFile, dist: str,
+                                                    binary: str, tag: str) -> None:
+    with package.open(binary) as shared_object:
+        assert _is_x86_64_elf(shared_object.read(20))
+    assert any(re.fullmatch(tag, t) for t in _wheel_tags(package, dist))
+
+
+def _pins() -> list[tuple[str, str]]:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pins = [line.split("#")[0].strip() for line in lines]
+    return [tuple(pin.split("==")) for pin in pins if "==" in pin]  # type: ignore[misc]
+
+
+def test_every_pinned_requirement_is_packaged(package: zipfile.ZipFile) -> None:
+    names = set(package.namelist())
+    dist_infos = {n.split("/")[0].lower() for n in names if ".dist-info/" in n}
+
+    for name, version in _pins():
+        assert f"{re.sub(r'[-.]+', '_', name).lower()}-{version}.dist-info" in dist_infos, name
+    for module in ("app.py", "chalicelib/__init__.py", "chalice/app.py", "pynamodb/__init__.py",
+                   "jwt/__init__.py", "aws_lambda_powertools/__init__.py",
+                   "pydantic/__init__.py", "boto3/__init__.py"):
+        assert module in names, module
+
+
+def test_package_fits_lambda(package: zipfile.ZipFile) -> None:
+    unzipped = sum(info.file_size for info in package.infolist())
+
+    assert unzipped < 250 * 1024 * 1024
+
+
+def test_synth_is_written_where_cdk_expects(stack: Synth) -> None:
+    assert (stack.outdir / "manifest.json").is_file()
+    assert isinstance(Path(stack.outdir), Path)

@@ -18,7 +18,7 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != H
 
 import aws_cdk as cdk  # noqa: E402
 
-from infra.config import StageSettings  # noqa: E402
+from infra.config import DEFAULTS, StageSettings  # noqa: E402
 
 
 def _cli_context(argv: list[str]) -> dict[str, str]:
@@ -34,7 +34,8 @@ def main(argv: list[str]) -> cdk.App:
     outdir = os.environ.get("CDK_OUTDIR") or str(HERE / "cdk.out")
     app = cdk.App(outdir=outdir, context=_cli_context(argv), analytics_reporting=False)
     settings = StageSettings.from_context(
-        {key: app.node.try_get_context(key) for key in _context_keys()})
+        {key: app.node.try_get_context(key) for key in DEFAULTS})
+    # Chalice needs a region to package; the app imported here names its tables as deployed.
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     os.environ.update(settings.environment())
     from infra.stack import AmporaStack
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> cdk.App:
     AmporaStack(app, settings.stage, settings=settings,
                 env=cdk.Environment(region=settings.region))
     app.synth()
+    # chalice.out/ is the construct's scratch copy of the package; cdk.out/ now holds the asset.
     shutil.rmtree(Path.cwd() / "chalice.out", ignore_errors=True)
     prune_packages(ROOT / ".chalice" / "deployments")
     return app
@@ -56,12 +58,6 @@ def prune_packages(cache: Path, keep: int = 2) -> None:
     packages = sorted(cache.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
     for stale in packages[keep:]:
         stale.unlink(missing_ok=True)
-
-
-def _context_keys() -> list[str]:
-    from infra.config import DEFAULTS
-
-    return list(DEFAULTS)
 
 
 if __name__ == "__main__":

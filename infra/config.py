@@ -72,8 +72,8 @@ class StageSettings:
         )
 
     @property
-    def table_prefix(self) -> str:
-        """The prefix of every table of this stage."""
+    def resource_prefix(self) -> str:
+        """The prefix of every named resource of this stage (tables, functions)."""
         return f"ampora-{self.stage}-"
 
     @property
@@ -85,7 +85,7 @@ class StageSettings:
         """The functions' environment variables known at synth time."""
         return {
             "AMPORA_STAGE": self.stage,
-            "AMPORA_TABLE_PREFIX": self.table_prefix,
+            "AMPORA_TABLE_PREFIX": self.resource_prefix,
             "AMPORA_OIDC_AUTHORITY": self.oidc_authority,
             "AMPORA_OIDC_AUDIENCE": self.oidc_audience,
             "AMPORA_OIDC_ROLE_CLAIM": self.oidc_role_claim,

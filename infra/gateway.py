@@ -14,40 +14,43 @@ import copy
 import json
 from typing import Any
 
+from chalicelib.core.problems import PROBLEM_TYPES, problem_type_url
+
 PROBLEM_JSON = "application/problem+json"
 ANY_METHOD = "x-amazon-apigateway-any-method"
 GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 
 
-def _problem_template(docs_url: str, slug: str, title: str, status: int, detail: str,
-                      instance: str = "$context.path") -> str:
-    """A problem body as a mapping template (``$context`` variables are filled by the gateway)."""
-    return json.dumps({"type": f"{docs_url}/errors/{slug}", "title": title, "status": status,
-                       "detail": detail, "instance": instance})
+def _problem_template(docs_url: str, slug: str, detail: str) -> str:
+    """A problem body as a mapping template (``$context`` variables are filled by the gateway).
+
+    Status, title and type come from the app's one problem table, so the gateway and the
+    app cannot disagree about them; ``instance`` is the requested path, as the app answers.
+    """
+    kind = PROBLEM_TYPES[slug]
+    return json.dumps({"type": problem_type_url(docs_url, slug), "title": kind.title,
+                       "status": kind.status, "detail": detail, "instance": "$context.path"})
 
 
-def _gateway_response(status: int, body: str) -> dict[str, Any]:
+def _gateway_response(slug: str, detail: str, docs_url: str) -> dict[str, Any]:
     return {
-        "statusCode": str(status),
+        "statusCode": str(PROBLEM_TYPES[slug].status),
         "responseParameters": {"gatewayresponse.header.Content-Type": f"'{PROBLEM_JSON}'"},
-        "responseTemplates": {"application/json": body},
+        "responseTemplates": {"application/json": _problem_template(docs_url, slug, detail)},
     }
 
 
 def gateway_responses(docs_url: str) -> dict[str, Any]:
     """The gateway responses that would otherwise leave API Gateway as non-problem bodies."""
-    not_found = _gateway_response(404, _problem_template(
-        docs_url, "not-found", "Not found", 404, "no route matches $context.path"))
+    not_found = _gateway_response("not-found", "no route matches $context.path", docs_url)
     return {
         "MISSING_AUTHENTICATION_TOKEN": not_found,
         "RESOURCE_NOT_FOUND": not_found,
-        "UNSUPPORTED_MEDIA_TYPE": _gateway_response(415, _problem_template(
-            docs_url, "unsupported-media-type", "Unsupported media type", 415,
-            "this content type is not accepted here")),
-        "REQUEST_TOO_LARGE": _gateway_response(413, _problem_template(
-            docs_url, "payload-too-large", "Payload too large", 413,
-            "the request exceeds the gateway's limit")),
+        "UNSUPPORTED_MEDIA_TYPE": _gateway_response(
+            "unsupported-media-type", "this content type is not accepted here", docs_url),
+        "REQUEST_TOO_LARGE": _gateway_response(
+            "payload-too-large", "the request exceeds the gateway's limit", docs_url),
     }
 
 
@@ -67,7 +70,7 @@ def method_not_allowed(docs_url: str, path_item: dict[str, Any]) -> dict[str, An
     """The ``ANY`` operation that answers 405 for every method ``path_item`` lacks."""
     allow = ", ".join(allowed_methods(path_item))
     body = _problem_template(
-        docs_url, "method-not-allowed", "Method not allowed", 405,
+        docs_url, "method-not-allowed",
         f"$context.httpMethod is not allowed on $context.resourcePath; allowed: {allow}")
     headers = {"Allow": {"type": "string"}, "Content-Type": {"type": "string"}}
     return {

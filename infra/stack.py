@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.api import AmporaApi, load_routes
 from infra.config import LATE_SETTINGS, UNSET_AUTHORITY, StageSettings
-from infra.functions import Route, function_ids, split_functions
+from infra.functions import function_ids, split_functions
 from infra.gateway import with_problem_responses
 from infra.tables import model_tables
 
@@ -31,6 +31,13 @@ def _check_settings(environment: dict[str, str]) -> None:
         raise ValueError(f"settings required by the app are not deployed: {missing}")
 
 
+def _models() -> list[Any]:
+    """Every pynamodb table model of every feature."""
+    from chalicelib.bootstrap import all_models
+
+    return all_models()
+
+
 class AmporaStack(Stack):
     """API Gateway + Lambda (Chalice), DynamoDB tables from the models, the cursor secret."""
 
@@ -45,7 +52,8 @@ class AmporaStack(Stack):
                              stage_config=self._stage_config(environment))
         self.functions = self._function_ids()
         self.cursor_secret = self._cursor_secret()
-        self._grant_data_access()
+        self.tables = model_tables(self, _models(), settings.resource_prefix)
+        self._grant_access(self.api.get_role(HANDLER_ROLE))
         self._warn_if_unconfigured()
         CfnOutput(self, "Stage", value=settings.stage)
 
@@ -60,8 +68,7 @@ class AmporaStack(Stack):
                                                        self.settings.docs_url)
         if self.settings.single_function:
             return template
-        prefix = f"ampora-{self.settings.stage}-"
-        return split_functions(template, self.routes, prefix)
+        return split_functions(template, self.routes, self.settings.resource_prefix)
 
     def _function_ids(self) -> list[str]:
         template = self.api.package_dir / "sam.json"
@@ -78,24 +85,17 @@ class AmporaStack(Stack):
                                               function)
         return secret
 
-    def _grant_data_access(self) -> None:
-        """Read/write on every table and index, read on the cursor secret."""
-        from chalicelib.bootstrap import all_models
-
-        role: iam.IRole = self.api.get_role(HANDLER_ROLE)
-        self.tables = model_tables(self, all_models(), self.settings.table_prefix)
+    def _grant_access(self, role: iam.IRole) -> None:
+        """Read/write on every table and index, read on the cursor secret, X-Ray if traced."""
         for table in self.tables:
             table.grant_read_write_data(role)
         self.cursor_secret.grant_read(role)
+        if self.settings.tracing:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]))
 
     def _warn_if_unconfigured(self) -> None:
         if self.settings.oidc_authority == UNSET_AUTHORITY:
             Annotations.of(self).add_warning_v2(
                 "ampora:oidc-authority",
                 "no -c oidcAuthority=...: every authenticated call will answer 503")
-
-    def route_functions(self) -> dict[Route, str]:
-        """Each route and the logical id of the function serving it."""
-        if self.settings.single_function:
-            return dict.fromkeys(self.routes, "APIHandler")
-        return {route: route.logical_id for route in self.routes}

@@ -56,11 +56,28 @@ def _stream(model: type[Model]) -> dynamodb.StreamViewType | None:
     return None if view is None else dynamodb.StreamViewType(str(view))
 
 
+def _schema(model: type[Model]) -> dict[str, Any]:
+    """The table's CreateTable schema, exactly as pynamodb (and the local stack) create it."""
+    return dict(model._get_schema())
+
+
+def _add_indexes(table: dynamodb.Table, schema: dict[str, Any], types: dict[str, str]) -> None:
+    for index in schema["global_secondary_indexes"]:
+        key, sort_key = _keys(index["key_schema"], types)
+        table.add_global_secondary_index(index_name=index["index_name"], partition_key=key,
+                                         sort_key=sort_key, **_projection(index))
+    for index in schema["local_secondary_indexes"]:
+        _, sort_key = _keys(index["key_schema"], types)
+        assert sort_key is not None, "a local secondary index has a sort key"
+        table.add_local_secondary_index(index_name=index["index_name"], sort_key=sort_key,
+                                        **_projection(index))
+
+
 def model_table(scope: Construct, model: type[Model], prefix: str) -> dynamodb.Table:
     """The table of ``model``: on-demand, PITR, deletion-protected, retained on stack delete."""
     from chalicelib.core.db import ttl_attribute
 
-    schema = model._get_schema()
+    schema = _schema(model)
     types = _attribute_types(schema)
     partition, sort = _keys(schema["key_schema"], types)
     table = dynamodb.Table(
@@ -71,15 +88,7 @@ def model_table(scope: Construct, model: type[Model], prefix: str) -> dynamodb.T
         deletion_protection=True, removal_policy=RemovalPolicy.RETAIN,
         time_to_live_attribute=ttl_attribute(model), stream=_stream(model),
     )
-    for index in schema["global_secondary_indexes"]:
-        key, sort_key = _keys(index["key_schema"], types)
-        table.add_global_secondary_index(index_name=index["index_name"], partition_key=key,
-                                         sort_key=sort_key, **_projection(index))
-    for index in schema["local_secondary_indexes"]:
-        _, sort_key = _keys(index["key_schema"], types)
-        assert sort_key is not None, "a local secondary index has a sort key"
-        table.add_local_secondary_index(index_name=index["index_name"], sort_key=sort_key,
-                                        **_projection(index))
+    _add_indexes(table, schema, types)
     return table
 
 

@@ -23,7 +23,7 @@ from chalicelib.core.access import Principal, Role, authorize
 from chalicelib.core.concurrency import IfMatch, etag, parse_if_match
 from chalicelib.core.deps import deps
 from chalicelib.core.lazy import resolve
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import logger, traced
 from chalicelib.core.paging import PAGING_PARAMS, Page, PageRequest, parse_page, scope_of
 from chalicelib.core.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -190,7 +190,8 @@ def run(op: Operation, view: Callable[[Call], Any], bp: Blueprint,
     status, resource_id = 500, params.get("id")
     try:
         call = _prepare(op, request, params, facts)
-        reply = view(call)
+        with traced(op.name, tenant=call.tenant, operation=op.name):
+            reply = view(call)
         reply = reply if isinstance(reply, Reply) else Reply(body=reply)
         resource_id = reply.resource_id or resource_id
         response = _render(op, call, reply)

@@ -7,6 +7,8 @@ SDK is imported only when tracing is switched on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -27,6 +29,19 @@ def tracer() -> Any:
 
         _tracer = Tracer(service="ampora")
     return _tracer
+
+
+@contextmanager
+def traced(name: str, **annotations: str) -> Iterator[None]:
+    """An X-Ray subsegment around the block when tracing is on; nothing otherwise."""
+    active = tracer()
+    if active is None:
+        yield
+        return
+    with active.provider.in_subsegment(name) as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key=key, value=value)
+        yield
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:

@@ -126,3 +126,16 @@ def test_unreachable_idp_with_warm_cache_still_verifies(api: Api, idp: IdentityP
     idp.reachable = False
     assert api.get("/api/tenant").status == 200
     assert api.get("/api/tenant", token=idp.token(kid="k9", key=rsa_key())).status == 401
+
+
+def test_failed_authentication_is_logged_and_counted_without_the_token(
+        api: Api, idp: IdentityProvider, capsys, caplog) -> None:
+    token = idp.token(aud="someone-else")
+    capsys.readouterr()
+    assert api.get("/api/tenant", token=token).status == 401
+    [log] = [r for r in caplog.records if r.getMessage() == "authentication failed"]
+    assert log.levelname == "WARNING" and log.problem == "invalid-token"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if "AuthenticationFailures" in line]
+    assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Ampora"
+    assert token not in json.dumps(metrics) and token not in json.dumps(vars(log), default=str)

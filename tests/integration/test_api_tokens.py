@@ -135,3 +135,15 @@ def test_problem_instance_is_the_path_requested(api: Api) -> None:
     answer = api.get("/api/api-tokens/nope")
     assert answer.status == 404
     assert answer.json["instance"] == "/api/api-tokens/nope"
+
+
+def test_service_refuses_a_token_stronger_than_its_creator(aws) -> None:
+    from chalicelib.core.access import Principal, Role
+    from chalicelib.core.problems import Forbidden
+    from chalicelib.tokens import service
+    from chalicelib.tokens.schemas import ApiTokenCreate
+
+    operator = Principal(tenant="acme", subject="olivia", role=Role.OPERATOR)
+    with pytest.raises(Forbidden):
+        service.create(operator, ApiTokenCreate(name="x", role="Admin"))
+    assert service.create(operator, ApiTokenCreate(name="x", role="Operator")).role == "Operator"

@@ -59,6 +59,7 @@ class OidcVerifier:
         self._lock = threading.Lock()
         self._issuer: str | None = None
         self._keys: dict[str | None, Any] = {}
+        self._declared_algs: dict[str | None, str] = {}
         self._fetched_at: float | None = None
 
     def verify(self, token: str) -> Principal:
@@ -77,12 +78,12 @@ class OidcVerifier:
         return self._principal(claims)
 
     def _decode(self, jwt: Any, token: str, key: Any, alg: str) -> dict[str, Any]:
-        key_alg = getattr(key, "algorithm_name", None)
-        if key_alg and key_alg != alg and getattr(key, "_jwk_data", {}).get("alg"):
-            raise InvalidToken("the token's algorithm does not match its key")
+        declared = self._declared_algs.get(key.key_id)
+        if declared is not None and declared != alg:
+            raise InvalidToken("the token's algorithm is not the one its key is published for")
         try:
             return dict(jwt.decode(
-                token, key=getattr(key, "key", key), algorithms=[alg],
+                token, key=key.key, algorithms=[alg],
                 audience=self.config.oidc_audience, issuer=self._issuer,
                 leeway=min(self.config.oidc_leeway_seconds, 60),
                 options={"require": ["exp", "iss", "aud", "sub"]},
@@ -140,6 +141,7 @@ class OidcVerifier:
             return
         self._issuer = str(discovery.get("issuer") or authority)
         self._keys = {key.key_id: key for key in keyset.keys}
+        self._declared_algs = {k.get("kid"): k["alg"] for k in jwks.get("keys", []) if "alg" in k}
         self._fetched_at = self._monotonic()
 
 

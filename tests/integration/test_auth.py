@@ -139,3 +139,19 @@ def test_failed_authentication_is_logged_and_counted_without_the_token(
                if "AuthenticationFailures" in line]
     assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Ampora"
     assert token not in json.dumps(metrics) and token not in json.dumps(vars(log), default=str)
+
+
+def test_token_algorithm_must_match_the_published_key_algorithm(api: Api,
+                                                                 idp: IdentityProvider) -> None:
+    def with_alg(url: str, timeout: int) -> dict:
+        document = idp.fetch(url, timeout)
+        for key in document.get("keys", []):
+            key["alg"] = "RS512"
+        return document
+
+    from chalicelib.core.auth import OidcVerifier, set_oidc_verifier
+    from chalicelib.core.settings import settings
+
+    set_oidc_verifier(OidcVerifier(settings(), fetch=with_alg))
+    assert api.get("/api/tenant", token=idp.token(alg="RS256")).status == 401
+    assert api.get("/api/tenant", token=idp.token(alg="RS512")).status == 200

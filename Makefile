@@ -40,3 +40,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache infra/cdk.out chalice.out infra/chalice.out
+
+# OpAMP: regenerate the committed Python code from Ampora's .proto files (grpcio-tools is
+# pinned in requirements-dev.txt, so the output is the same on every machine).
+PROTOS := chalicelib/opamp/proto/anyvalue.proto chalicelib/opamp/proto/opamp.proto
+.PHONY: proto
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc --proto_path=. --python_out=. --pyi_out=. $(PROTOS)

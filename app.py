@@ -2,19 +2,30 @@
 
 from chalice import Chalice
 
+from chalicelib.agents.routes import bp as agent_routes
 from chalicelib.audit.routes import bp as audit_routes
 from chalicelib.bootstrap import bootstrap
+from chalicelib.certificates.routes import bp as certificate_routes
 from chalicelib.core.http import problem_middleware
+from chalicelib.enrollment.routes import bp as enrollment_routes
+from chalicelib.groups.routes import bp as group_routes
 from chalicelib.meta.planned import bp as planned_routes
 from chalicelib.meta.routes import bp as meta_routes
+from chalicelib.opamp.routes import bp as opamp_routes
 from chalicelib.tenants.routes import bp as tenant_routes
 from chalicelib.tokens.routes import bp as token_routes
 
 app = Chalice(app_name="ampora")
+app.api.binary_types.append("application/x-protobuf")
 app.register_middleware(problem_middleware, "http")
 app.register_blueprint(tenant_routes)
 app.register_blueprint(token_routes)
+app.register_blueprint(enrollment_routes)
 app.register_blueprint(audit_routes)
+app.register_blueprint(agent_routes)
+app.register_blueprint(opamp_routes)
+app.register_blueprint(group_routes)
+app.register_blueprint(certificate_routes)
 app.register_blueprint(meta_routes)
 app.register_blueprint(planned_routes)
 bootstrap()

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, str] = {
     "logLevel": "INFO",
     "tracing": "false",
     "singleFunction": "false",
+    "agentDomainName": "",
+    "agentCertificateArn": "",
+    "agentTruststoreVersion": "",
 }
 
 
@@ -53,6 +56,11 @@ class StageSettings:
     log_level: str
     tracing: bool
     single_function: bool
+    #: The agents' mutual-TLS custom domain and its ACM certificate (both, or no domain).
+    agent_domain_name: str = ""
+    agent_certificate_arn: str = ""
+    #: The S3 object version of the truststore the domain uses (empty: the latest).
+    agent_truststore_version: str = ""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> StageSettings:
@@ -69,7 +77,20 @@ class StageSettings:
             audit_retention_days=int(get("auditRetentionDays")),
             log_level=get("logLevel").upper(), tracing=_flag(get("tracing")),
             single_function=_flag(get("singleFunction")),
+            agent_domain_name=get("agentDomainName"),
+            agent_certificate_arn=get("agentCertificateArn"),
+            agent_truststore_version=get("agentTruststoreVersion"),
         )
+
+    @property
+    def agent_domain(self) -> bool:
+        """Whether the agents' mutual-TLS custom domain is configured (name and certificate)."""
+        return bool(self.agent_domain_name and self.agent_certificate_arn)
+
+    @property
+    def ca_secret_prefix(self) -> str:
+        """The name prefix of the tenants' CA secrets (``chalicelib.certificates``)."""
+        return f"ampora/{self.stage}/ca/"
 
     @property
     def resource_prefix(self) -> str:

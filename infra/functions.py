@@ -5,7 +5,8 @@ rewrites that SAM template: each (method, path) of the app's route table gets a 
 the handler (same deployment package, same ``app.app`` entry point, so Chalice routes
 the event exactly as before), its own API Gateway integration and its own invoke
 permission scoped to that method and path. A route added to the app gets its function
-at the next synth, with no edit here.
+at the next synth, with no edit here. The agents' routes (:data:`AGENT_ROUTES`) are taken
+out of the REST API: they get their function too, served by the HTTP API instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ API_HANDLER = "APIHandler"
 _HANDLER_LEFTOVERS = ("APIHandlerInvokePermission",)
 _HANDLER_OUTPUTS = ("APIHandlerName", "APIHandlerArn")
 _MAX_FUNCTION_NAME = 64
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options",
+                      "x-amazon-apigateway-any-method"})
 _INVOCATION_URI = ("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
                    "/functions/${%s.Arn}/invocations")
 _SOURCE_ARN = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPI}/*/%s%s"
@@ -61,6 +64,31 @@ def routes_of(route_table: dict[str, dict[str, Any]]) -> list[Route]:
             for path, methods in route_table.items() for method in methods]
 
 
+#: Routes agents call: served by the HTTP API (payload 1.0), never by the REST API.
+AGENT_ROUTES = frozenset({Route("POST", "/v1/opamp")})
+
+
+def agent_routes(routes: Iterable[Route]) -> list[Route]:
+    """The routes of ``routes`` that the agents' HTTP API serves."""
+    return [route for route in routes if route in AGENT_ROUTES]
+
+
+def rest_routes(routes: Iterable[Route]) -> list[Route]:
+    """The routes of ``routes`` that the operators' REST API serves."""
+    return [route for route in routes if route not in AGENT_ROUTES]
+
+
+def without_routes(swagger: dict[str, Any], routes: Iterable[Route]) -> dict[str, Any]:
+    """``swagger`` minus the operations of ``routes`` (and any path left with none)."""
+    result = copy.deepcopy(swagger)
+    for route in routes:
+        path_item = result["paths"].get(route.path, {})
+        path_item.pop(route.method.lower(), None)
+        if not any(key.lower() in _METHODS for key in path_item):
+            result["paths"].pop(route.path, None)
+    return result
+
+
 def _check_unique(routes: Iterable[Route]) -> None:
     seen: dict[str, Route] = {}
     for route in routes:
@@ -90,18 +118,24 @@ def _permission(route: Route) -> dict[str, Any]:
     }
 
 
-def split_functions(template: dict[str, Any], routes: list[Route], name_prefix: str
-                    ) -> dict[str, Any]:
-    """``template`` with one function per route in place of Chalice's single handler."""
-    _check_unique(routes)
+def split_functions(template: dict[str, Any], routes: list[Route], name_prefix: str, *,
+                    http_routes: Iterable[Route] = ()) -> dict[str, Any]:
+    """``template`` with one function per route in place of Chalice's single handler.
+
+    ``routes`` are wired to the REST API; ``http_routes`` only get their function (the
+    stack puts them on the agents' HTTP API, which grants its own invoke permission).
+    """
+    http_routes = list(http_routes)
+    _check_unique([*routes, *http_routes])
     result = copy.deepcopy(template)
     resources: dict[str, Any] = result["Resources"]
     handler = resources.pop(API_HANDLER)
     swagger = resources["RestAPI"]["Properties"]["DefinitionBody"]
-    for route in routes:
+    for route in [*routes, *http_routes]:
         function = copy.deepcopy(handler)
         function["Properties"]["FunctionName"] = route.function_name(name_prefix)
         resources[route.logical_id] = function
+    for route in routes:
         resources[f"{route.logical_id}InvokePermission"] = _permission(route)
         _integration(swagger, route)["uri"] = {"Fn::Sub": _INVOCATION_URI % route.logical_id}
     for leftover in _HANDLER_LEFTOVERS:

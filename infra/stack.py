@@ -1,4 +1,5 @@
-"""The whole deployable Ampora stack: the API (one function per route), its tables and secret."""
+"""The whole deployable Ampora stack: the REST API (one function per route), the agents' HTTP
+API with its mutual-TLS domain, the tables, the cursor secret and the tenant CAs' permissions."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.agents import AgentApi
 from infra.api import AmporaApi, load_routes
 from infra.config import LATE_SETTINGS, UNSET_AUTHORITY, StageSettings
-from infra.functions import function_ids, split_functions
+from infra.functions import (
+    API_HANDLER,
+    agent_routes,
+    function_ids,
+    rest_routes,
+    split_functions,
+    without_routes,
+)
 from infra.gateway import with_problem_responses
 from infra.tables import model_tables
 
@@ -46,6 +56,7 @@ class AmporaStack(Stack):
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
         self.settings = settings
         self.routes = load_routes(ROOT)
+        self.agent_routes = agent_routes(self.routes)
         environment = settings.environment()
         _check_settings(environment)
         self.api = AmporaApi(self, "Api", source_dir=str(ROOT), rewrite=self._rewrite,
@@ -53,6 +64,7 @@ class AmporaStack(Stack):
         self.functions = self._function_ids()
         self.cursor_secret = self._cursor_secret()
         self.tables = model_tables(self, _models(), settings.resource_prefix)
+        self.agents = self._agent_api()
         self._grant_access(self.api.get_role(HANDLER_ROLE))
         self._warn_if_unconfigured()
         CfnOutput(self, "Stage", value=settings.stage)
@@ -64,11 +76,29 @@ class AmporaStack(Stack):
     def _rewrite(self, template: dict[str, Any]) -> dict[str, Any]:
         """The packaged SAM template as this stack deploys it."""
         api = template["Resources"]["RestAPI"]["Properties"]
-        api["DefinitionBody"] = with_problem_responses(api["DefinitionBody"],
-                                                       self.settings.docs_url)
+        api["DefinitionBody"] = with_problem_responses(
+            without_routes(api["DefinitionBody"], self.agent_routes), self.settings.docs_url)
         if self.settings.single_function:
             return template
-        return split_functions(template, self.routes, self.settings.resource_prefix)
+        return split_functions(template, rest_routes(self.routes), self.settings.resource_prefix,
+                               http_routes=self.agent_routes)
+
+    def _agent_api(self) -> AgentApi | None:
+        """The agents' HTTP API, once the app has an agent route (``POST /v1/opamp``)."""
+        if not self.agent_routes:
+            Annotations.of(self).add_warning_v2(
+                "ampora:no-agent-routes", "the app serves no agent route: no HTTP API")
+            return None
+        functions = {route: self._function(
+            API_HANDLER if self.settings.single_function else route.logical_id)
+            for route in self.agent_routes}
+        return AgentApi(self, "Agents", settings=self.settings, functions=functions)
+
+    def _function(self, logical_id: str) -> lambda_.IFunction:
+        """A function of the packaged template, which this stack may grant invoke permissions on."""
+        arn = self.api.get_resource(logical_id).get_att("Arn").to_string()
+        return lambda_.Function.from_function_attributes(
+            self, f"{logical_id}Ref", function_arn=arn, same_environment=True)
 
     def _function_ids(self) -> list[str]:
         template = self.api.package_dir / "sam.json"
@@ -86,16 +116,33 @@ class AmporaStack(Stack):
         return secret
 
     def _grant_access(self, role: iam.IRole) -> None:
-        """Read/write on every table and index, read on the cursor secret, X-Ray if traced."""
+        """Read/write on every table and index, read on the cursor secret, create and read the
+        tenants' CA secrets, X-Ray if traced."""
         for table in self.tables:
             table.grant_read_write_data(role)
         self.cursor_secret.grant_read(role)
+        role.add_to_principal_policy(self._ca_secrets_statement())
         if self.settings.tracing:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]))
+
+    def _ca_secrets_statement(self) -> iam.PolicyStatement:
+        """Create (first use) and read each tenant's CA secret, ``ampora/<stage>/ca/<tenant>``."""
+        arn = self.format_arn(service="secretsmanager", resource="secret",
+                              resource_name=f"{self.settings.ca_secret_prefix}*",
+                              arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        return iam.PolicyStatement(
+            sid="TenantCertificateAuthorities",
+            actions=["secretsmanager:CreateSecret", "secretsmanager:GetSecretValue",
+                     "secretsmanager:DescribeSecret"],
+            resources=[arn])
 
     def _warn_if_unconfigured(self) -> None:
         if self.settings.oidc_authority == UNSET_AUTHORITY:
             Annotations.of(self).add_warning_v2(
                 "ampora:oidc-authority",
                 "no -c oidcAuthority=...: every authenticated call will answer 503")
+        if self.agents is not None and self.agents.domain is None:
+            Annotations.of(self).add_info(
+                "no -c agentDomainName=... -c agentCertificateArn=...: the agents' HTTP API "
+                "has no mutual-TLS custom domain (agents can enroll, not use certificates)")

@@ -1,4 +1,4 @@
-"""``ampora``: run the local stack and mint local sign-in tokens.
+"""``ampora``: run the local stack, mint local sign-in tokens, simulate agents.
 
 Subcommands import what they need when they run, so ``ampora --help`` and
 ``ampora dev-token`` start without loading the app.
@@ -10,6 +10,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 ROLES = ("Admin", "Operator", "Viewer")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -63,7 +64,57 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", default=3600, type=_ttl, help="lifetime in seconds (default 3600)")
     token.add_argument("--port", type=_port,
                        help="port of the local stack (default $AMPORA_PORT or 8000)")
+    _simulate_parser(commands)
     return root
+
+
+def _positive(kind: type) -> Any:
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from exc
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {raw}")
+        return value
+
+    return parse
+
+
+def _share(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {raw}")
+    return value
+
+
+def _simulate_parser(commands: Any) -> None:
+    sim = commands.add_parser("simulate", help="run N simulated OpAMP agents in this process")
+    sim.add_argument("--agents", required=True, type=_positive(int), help="how many agents")
+    sim.add_argument("--token", required=True, help="bootstrap token the agents enroll with")
+    sim.add_argument("--url", help="OpAMP endpoint (default the local stack's /v1/opamp)")
+    sim.add_argument("--fail-share", type=_share, default=0.0,
+                     help="share of agents (0..1) that fail to apply remote configs")
+    sim.add_argument("--rounds", type=_positive(int),
+                     help="exchanges per agent, then stop (default: until Ctrl-C)")
+    sim.add_argument("--interval", type=_positive(float),
+                     help="seconds between exchanges (default: what the server offers)")
+    sim.add_argument("--concurrency", type=_positive(int), default=64,
+                     help="requests in flight at once (default 64)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the agents' identities")
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """``ampora simulate``: run the fleet and print how it fared."""
+    from chalicelib.cli import simulate
+
+    plan = simulate.Plan(url=args.url or simulate.default_url(), token=args.token,
+                         agents=args.agents, fail_share=args.fail_share, rounds=args.rounds,
+                         concurrency=args.concurrency, seed=args.seed, interval=args.interval)
+    return simulate.main(plan)
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -96,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chalicelib.local.config import LocalConfigError
 
     args = parser().parse_args(argv)
-    handlers = {"dev": run_dev, "dev-token": run_dev_token}
+    handlers = {"dev": run_dev, "dev-token": run_dev_token, "simulate": run_simulate}
     try:
         return handlers[args.command](args)
     except LocalConfigError as exc:

@@ -187,7 +187,7 @@ def run(op: Operation, view: Callable[[Call], Any], bp: Blueprint,
         source_ip=str((context.get("identity") or {}).get("sourceIp", "")),
         path=str(context.get("path") or request.path),
     )
-    status, resource_id = 500, params.get("id")
+    resource_id = params.get("id")
     try:
         call = _prepare(op, request, params, facts)
         with traced(op.name, tenant=call.tenant, operation=op.name):
@@ -203,8 +203,7 @@ def run(op: Operation, view: Callable[[Call], Any], bp: Blueprint,
             AmporaError("An internal error occurred; quote this request id to support.",
                         slug="internal-error", requestId=facts.request_id),
             instance=facts.path)
-    status = response.status_code
-    _audit(op, facts, status, resource_id)
+    _audit(op, facts, response.status_code, resource_id)
     logger.remove_keys(["tenant", "actor"])
     return response
 

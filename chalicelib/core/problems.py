@@ -42,6 +42,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "unsupported-media-type": ProblemType(415, "Unsupported media type"),
     "validation-failed": ProblemType(422, "Validation failed"),
     "precondition-required": ProblemType(428, "Precondition required"),
+    "quota-exceeded": ProblemType(429, "Quota exceeded"),
     "internal-error": ProblemType(500, "Internal error"),
     "not-implemented": ProblemType(501, "Not implemented"),
     "service-unavailable": ProblemType(503, "Service unavailable"),

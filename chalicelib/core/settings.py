@@ -61,6 +61,8 @@ class Settings:
     tracing: bool = False
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    agent_cert_ttl_hours: int = 24
+    bootstrap_token_max_ttl_seconds: int = 2_592_000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -86,6 +88,9 @@ class Settings:
             tracing=_bool(env, "AMPORA_TRACING"),
             log_level=env.get("AMPORA_LOG_LEVEL", cls.log_level).upper(),
             max_body_bytes=_int(env, "AMPORA_MAX_BODY_BYTES", 1_048_576, 1_024, 10_485_760),
+            agent_cert_ttl_hours=_int(env, "AMPORA_AGENT_CERT_TTL_HOURS", 24, 1, 720),
+            bootstrap_token_max_ttl_seconds=_int(
+                env, "AMPORA_BOOTSTRAP_TOKEN_MAX_TTL_SECONDS", 2_592_000, 300, 31_536_000),
         )
 
     @classmethod

@@ -1,8 +1,8 @@
 """Where the local stack keeps its state and which port it listens on.
 
-These are local-only knobs (``AMPORA_HOME``, ``AMPORA_PORT``) shared by
-``ampora dev`` and ``ampora dev-token``, so a token minted by one is accepted
-by the other.
+These are local-only knobs (``AMPORA_HOME``, ``AMPORA_PORT``, ``AMPORA_MTLS_PORT``)
+shared by ``ampora dev`` and ``ampora dev-token``, so a token minted by one is
+accepted by the other.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 8000
+DEFAULT_MTLS_PORT = 8443
 HOST = "127.0.0.1"
 OIDC_PREFIX = "/local-oidc"
 
@@ -22,15 +23,21 @@ class LocalConfigError(ValueError):
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """The local stack's state directory and listening port."""
+    """The local stack's state directory and listening ports (HTTP, and HTTPS with mTLS)."""
 
     home: Path
     port: int = DEFAULT_PORT
+    mtls_port: int = DEFAULT_MTLS_PORT
 
     @property
     def base_url(self) -> str:
         """The URL the local stack answers on."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def mtls_url(self) -> str:
+        """The HTTPS URL where agents authenticate with their certificates."""
+        return f"https://{HOST}:{self.mtls_port}"
 
     @property
     def authority(self) -> str:
@@ -43,14 +50,16 @@ class LocalConfig:
         """The configuration from ``AMPORA_HOME``/``AMPORA_PORT`` (``port`` overrides)."""
         env = dict(os.environ if env is None else env)
         home = Path(env.get("AMPORA_HOME") or ".ampora").expanduser().resolve()
-        return cls(home=home, port=port if port is not None else parse_port(env))
+        return cls(home=home, port=port if port is not None else parse_port(env),
+                   mtls_port=parse_port(env, "AMPORA_MTLS_PORT", DEFAULT_MTLS_PORT))
 
 
-def parse_port(env: dict[str, str]) -> int:
-    """``AMPORA_PORT`` as a TCP port number (default 8000)."""
-    raw = env.get("AMPORA_PORT", "").strip()
+def parse_port(env: dict[str, str], name: str = "AMPORA_PORT", default: int = DEFAULT_PORT
+               ) -> int:
+    """A port variable (``AMPORA_PORT`` by default) as a TCP port number."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return DEFAULT_PORT
+        return default
     return check_port(raw)
 
 

@@ -31,7 +31,8 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class Invocation:
-    """Facts API Gateway adds to each request: ids, time, stage and its own host."""
+    """Facts API Gateway adds to each request: ids, time, stage, its own host and, behind a
+    mutual-TLS custom domain, the client certificate (``requestContext.identity.clientCert``)."""
 
     request_id: str
     epoch_ms: int
@@ -41,6 +42,8 @@ class Invocation:
     binary_types: Sequence[str] = field(default_factory=tuple)
     api_id: str = "local"
     account_id: str = "123456789012"
+    scheme: str = "http"
+    client_cert: dict[str, Any] | None = None
 
 
 def single_and_multi(pairs: Iterable[tuple[str, str]]
@@ -66,7 +69,7 @@ def gateway_headers(request: HttpRequest, invocation: Invocation) -> list[tuple[
         "Host": _header(request.headers, "host") or invocation.host,
         "X-Forwarded-For": f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip,
         "X-Forwarded-Port": str(invocation.port),
-        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Proto": invocation.scheme,
     }
     kept = [(k, v) for k, v in request.headers if k.lower() not in {a.lower() for a in added}]
     return kept + list(added.items())
@@ -112,9 +115,13 @@ def _request_context(request: HttpRequest, match: Match, invocation: Invocation,
                      "caller": None, "accessKey": None, "accountId": None,
                      "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
                      "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
-                     "userArn": None},
+                     "userArn": None, **_client_cert(invocation)},
         "domainName": invocation.host.split(":")[0], "apiId": invocation.api_id,
     }
+
+
+def _client_cert(invocation: Invocation) -> dict[str, Any]:
+    return {} if invocation.client_cert is None else {"clientCert": invocation.client_cert}
 
 
 def build_event(request: HttpRequest, match: Match, invocation: Invocation) -> dict[str, Any]:

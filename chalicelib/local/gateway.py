@@ -1,5 +1,9 @@
 """The local API Gateway: HTTP on 127.0.0.1, each request an API Gateway event for the app.
 
+The same routes answer on the HTTPS port with mutual TLS (:mod:`chalicelib.local.mtls`),
+where a verified client certificate reaches the handler as API Gateway's
+``requestContext.identity.clientCert``.
+
 It also serves what API Gateway and the IdP would in AWS but the app does
 not: the local OIDC issuer (discovery and JWKS) and, in local mode only,
 Swagger UI. Handler calls run one at a time on worker threads (moto is not
@@ -24,6 +28,7 @@ from multidict import CIMultiDict
 from chalicelib.local import oidc, swagger
 from chalicelib.local.config import OIDC_PREFIX, LocalConfig
 from chalicelib.local.events import HttpRequest, Invocation, build_event, to_http_response
+from chalicelib.local.mtls import client_cert_context, peer_certificate
 from chalicelib.local.routing import Match, RouteTable
 
 #: API Gateway's own limit on a request payload.
@@ -121,14 +126,18 @@ class Gateway:
                 f"{incoming.method} is not allowed on {match.template}; allowed: {allow}",
                 headers={"Allow": allow})
         else:
-            result = await self._invoke(incoming, match, request_id)
+            result = await self._invoke(incoming, match, request_id,
+                                        peer_certificate(request.transport))
         return _web_response(result, request_id)
 
-    async def _invoke(self, incoming: HttpRequest, match: Match, request_id: str
-                      ) -> dict[str, Any]:
+    async def _invoke(self, incoming: HttpRequest, match: Match, request_id: str,
+                      tls: tuple[bool, bytes | None] = (False, None)) -> dict[str, Any]:
+        secure, client_der = tls
+        port = self.config.mtls_port if secure else self.config.port
         invocation = Invocation(
             request_id=request_id, epoch_ms=time.time_ns() // 1_000_000,
-            host=f"127.0.0.1:{self.config.port}", port=self.config.port,
+            host=f"127.0.0.1:{port}", port=port, scheme="https" if secure else "http",
+            client_cert=client_cert_context(client_der) if client_der else None,
             binary_types=tuple(self.chalice_app.api.binary_types))
         event = build_event(incoming, match, invocation)
         context = LambdaContext(aws_request_id=str(uuid.uuid4()))

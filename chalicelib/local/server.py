@@ -124,17 +124,19 @@ def banner(config: LocalConfig, restored: int) -> str:
         f"  get a token:  TOKEN=$(ampora dev-token --role Admin{port_flag})",
         f'  call the API: curl -H "Authorization: Bearer $TOKEN" {config.base_url}/api/tenant',
         f"  Swagger UI:   {config.base_url}/swagger",
+        f"  agents, mTLS: {config.mtls_url}/v1/opamp (server CA: {config.home}/tls/ca.pem)",
         "Press Ctrl-C to stop; state is kept for the next start.",
     ])
 
 
 async def _listen(config: LocalConfig, gateway: Any, snapshots: Snapshots,
-                  restored: int) -> None:
+                  restored: int, tls: Any = None) -> None:
     from aiohttp import web
 
     runner = web.AppRunner(gateway.web_app(), access_log_format='%r %s %b %Tfs')
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", config.port).start()
+    await web.TCPSite(runner, "127.0.0.1", config.mtls_port, ssl_context=tls).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -166,6 +168,19 @@ def serve(config: LocalConfig) -> int:
         mock.stop()
 
 
+def _mutual_tls(config: LocalConfig) -> Any:
+    """The HTTPS port's TLS context, trusting every tenant CA (kept across restarts)."""
+    import boto3
+
+    from chalicelib.certificates.authority import on_authority
+    from chalicelib.local import mtls, secrets
+
+    client = boto3.client("secretsmanager")
+    secrets.restore(client, config.home)
+    on_authority(secrets.keep_on_change(client, config.home))
+    return mtls.client_trust(config.home).context
+
+
 def _run(config: LocalConfig) -> int:
     from chalicelib.bootstrap import all_models
     from chalicelib.core.db import create_tables
@@ -175,12 +190,14 @@ def _run(config: LocalConfig) -> int:
     worker = Worker()
     snapshots = Snapshots(config.home, create_tables(all_models()), worker.lock)
     restored = snapshots.restore()
+    tls = _mutual_tls(config)
     gateway = Gateway(config, chalice_app, oidc.load_signing_key(config.home), worker,
                       on_call=snapshots.mark_dirty)
     try:
-        asyncio.run(_listen(config, gateway, snapshots, restored))
+        asyncio.run(_listen(config, gateway, snapshots, restored, tls))
     except OSError as exc:
-        print(f"ampora dev: cannot listen on {config.base_url}: {exc}", file=sys.stderr)
+        print(f"ampora dev: cannot listen on {config.base_url} and {config.mtls_url}: {exc}",
+              file=sys.stderr)
         return 1
     finally:
         worker.shutdown()

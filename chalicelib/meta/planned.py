@@ -16,18 +16,6 @@ bp = Blueprint(__name__)
 
 #: (method, path, feature) of every catalogue endpoint not built yet.
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/api/agents", "agents"),
-    ("GET", "/api/agents/{id}", "agents"),
-    ("POST", "/api/agents/{id}/move", "agents"),
-    ("POST", "/api/agents/{id}/revoke-cert", "agents"),
-    ("GET", "/api/groups", "groups"),
-    ("POST", "/api/groups", "groups"),
-    ("POST", "/api/groups/{id}/members", "groups"),
-    ("DELETE", "/api/groups/{id}", "groups"),
-    ("GET", "/api/tokens", "bootstrap tokens"),
-    ("POST", "/api/tokens", "bootstrap tokens"),
-    ("POST", "/api/tokens/{id}/revoke", "bootstrap tokens"),
-    ("POST", "/api/tokens/pools/{id}/issue", "bootstrap tokens"),
     ("GET", "/api/configurations", "configurations"),
     ("POST", "/api/configurations", "configurations"),
     ("POST", "/api/configurations/{id}/versions", "configurations"),

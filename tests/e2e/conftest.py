@@ -71,9 +71,10 @@ def ampora_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "chalicelib.cli.main"]
 
 
-def _child_env(home: Path, port: int) -> dict[str, str]:
+def _child_env(home: Path, port: int, mtls_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPORA_", "AWS_"))}
-    env.update({"AMPORA_HOME": str(home), "AMPORA_PORT": str(port), "PYTHONUNBUFFERED": "1",
+    env.update({"AMPORA_HOME": str(home), "AMPORA_PORT": str(port),
+                "AMPORA_MTLS_PORT": str(mtls_port), "PYTHONUNBUFFERED": "1",
                 "AMPORA_LOG_LEVEL": "WARNING"})
     return env
 
@@ -84,6 +85,7 @@ class LocalStack:
 
     home: Path
     port: int = field(default_factory=free_port)
+    mtls_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
 
@@ -93,13 +95,23 @@ class LocalStack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def mtls_url(self) -> str:
+        """The base URL of the HTTPS port where agents present their certificates."""
+        return f"https://127.0.0.1:{self.mtls_port}"
+
+    @property
+    def server_ca(self) -> Path:
+        """The CA certificate a client trusts to verify the HTTPS port."""
+        return self.home / "tls" / "ca.pem"
+
+    @property
     def log(self) -> Path:
         """The combined output of the current run."""
         return self.home.parent / f"{self.home.name}-run{self.runs}.log"
 
     def env(self) -> dict[str, str]:
         """The environment the stack and ``ampora dev-token`` run with."""
-        return _child_env(self.home, self.port)
+        return _child_env(self.home, self.port, self.mtls_port)
 
     def start(self) -> LocalStack:
         """Start ``ampora dev`` and wait until it answers."""

@@ -1,7 +1,8 @@
-"""The deployable stack, synthesized as a user would: routes, tables, settings, gateway, package.
+"""The deployable stack, synthesized as a user would: routes, tables, settings, gateway, package,
+the agents' HTTP API and its mutual-TLS domain.
 
-Both synths (function-per-endpoint, then ``-c singleFunction=true``) run once for this
-module; every test reads the templates and assets they wrote. They live in one module
+Both synths (function-per-endpoint with the agents' custom domain, then
+``-c singleFunction=true`` without it) run once for this module; every test reads the templates and assets they wrote. They live in one module
 so that ``pytest -n 2 --dist loadfile`` never packages the app twice at once.
 """
 
@@ -28,6 +29,11 @@ CONTEXT = {
     "oidcAudience": "ampora-ci",
     "docsUrl": "https://docs.example.test",
 }
+#: The agents' mutual-TLS custom domain, given to the default synth only.
+DOMAIN = {
+    "agentDomainName": "agents.example.test",
+    "agentCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c",
+}
 PREFIX = "ampora-ci-"
 FUNCTION = "AWS::Serverless::Function"
 
@@ -43,6 +49,21 @@ def routes() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
+def agent_routes(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The routes agents call, served by the HTTP API."""
+    from infra.functions import AGENT_ROUTES
+
+    return [r for r in routes if r in {(a.method, a.path) for a in AGENT_ROUTES}]
+
+
+@pytest.fixture(scope="module")
+def rest_routes(routes: list[tuple[str, str]], agent_routes: list[tuple[str, str]]
+                ) -> list[tuple[str, str]]:
+    """The routes operators call, served by the REST API."""
+    return [r for r in routes if r not in agent_routes]
+
+
+@pytest.fixture(scope="module")
 def models() -> list[type[Model]]:
     """Every pynamodb table model of every feature."""
     from chalicelib.bootstrap import all_models
@@ -52,14 +73,14 @@ def models() -> list[type[Model]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The stack as deployed by default: one function per route."""
-    return synth(tmp_path_factory.mktemp("per-route"), **CONTEXT)
+    """The stack as deployed by default: one function per route (and the agents' domain)."""
+    return synth(tmp_path_factory.mktemp("per-route"), **CONTEXT, **DOMAIN)
 
 
 @pytest.fixture(scope="module")
 def single(stack: Synth, tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The stack with ``-c singleFunction=true`` (after ``stack``: reuses Chalice's cache)."""
-    return synth(tmp_path_factory.mktemp("single"), singleFunction="true", **CONTEXT)
+    return synth(tmp_path_factory.mktemp("single"), singleFunction="true", **CONTEXT)  # no domain
 
 
 def _functions(synthesized: Synth) -> dict[str, Any]:
@@ -76,11 +97,12 @@ def _integration_target(swagger: dict[str, Any], method: str, path: str) -> str:
 
 # --- Function per endpoint ----------------------------------------------------------------
 
-def test_every_route_has_a_function_of_its_own(stack: Synth, routes: list[tuple[str, str]]
-                                               ) -> None:
-    targets = [_integration_target(stack.swagger, method, path) for method, path in routes]
+def test_every_route_has_a_function_of_its_own(stack: Synth, rest_routes: list[tuple[str, str]],
+                                               agent_routes: list[tuple[str, str]]) -> None:
+    targets = [_integration_target(stack.swagger, method, path) for method, path in rest_routes]
+    targets += [_http_api_target(stack, method, path) for method, path in agent_routes]
 
-    assert len(set(targets)) == len(routes), "two routes share a function"
+    assert len(set(targets)) == len(rest_routes) + len(agent_routes), "two routes share a function"
     assert sorted(targets) == sorted(_functions(stack)), "a function serves no route"
     for target in targets:
         props = _functions(stack)[target]["Properties"]
@@ -96,12 +118,13 @@ def test_functions_are_named_from_method_and_path(stack: Synth) -> None:
 
 
 def test_api_gateway_may_invoke_each_function_for_its_route_only(
-    stack: Synth, routes: list[tuple[str, str]]
+    stack: Synth, rest_routes: list[tuple[str, str]]
 ) -> None:
     permissions = {p["Properties"]["FunctionName"]["Ref"]: p["Properties"]
-                   for p in stack.of_type("AWS::Lambda::Permission").values()}
+                   for p in stack.of_type("AWS::Lambda::Permission").values()
+                   if "Ref" in p["Properties"]["FunctionName"]}
 
-    for method, path in routes:
+    for method, path in rest_routes:
         permission = permissions[_integration_target(stack.swagger, method, path)]
         arn_path = re.sub(r"\{[^}]+\}", "*", path)
         assert permission["Principal"] == "apigateway.amazonaws.com"
@@ -116,11 +139,12 @@ def test_every_declared_operation_is_served(stack: Synth, routes: list[tuple[str
 
 
 def test_single_function_switch_deploys_one_function_for_all_routes(
-    single: Synth, routes: list[tuple[str, str]]
+    single: Synth, rest_routes: list[tuple[str, str]], agent_routes: list[tuple[str, str]]
 ) -> None:
     (only,) = _functions(single)
 
-    assert {_integration_target(single.swagger, m, p) for m, p in routes} == {only}
+    assert {_integration_target(single.swagger, m, p) for m, p in rest_routes} == {only}
+    assert {_http_api_target(single, m, p) for m, p in agent_routes} <= {only}
     assert len(single.of_type("AWS::DynamoDB::Table")) == len(stack_tables(single))
 
 
@@ -302,10 +326,10 @@ def test_unknown_routes_answer_a_not_found_problem(stack: Synth) -> None:
 
 
 def test_other_methods_on_a_known_path_answer_405_with_allow(stack: Synth,
-                                                             routes: list[tuple[str, str]]
+                                                             rest_routes: list[tuple[str, str]]
                                                              ) -> None:
-    for path in {p for _, p in routes}:
-        allow = ", ".join(sorted(m for m, p in routes if p == path))
+    for path in {p for _, p in rest_routes}:
+        allow = ", ".join(sorted(m for m, p in rest_routes if p == path))
         mock = stack.swagger["paths"][path]["x-amazon-apigateway-any-method"]
         integration = mock["x-amazon-apigateway-integration"]
         response = integration["responses"]["default"]
@@ -314,6 +338,124 @@ def test_other_methods_on_a_known_path_answer_405_with_allow(stack: Synth,
         assert response["statusCode"] == "405"
         assert response["responseParameters"]["method.response.header.Allow"] == f"'{allow}'"
         assert "/errors/method-not-allowed" in response["responseTemplates"]["application/json"]
+
+
+# --- The agents' HTTP API, mutual TLS and the tenant CAs -------------------------------------
+
+def _http_api_integration(synthesized: Synth, method: str, path: str) -> dict[str, Any]:
+    """The HTTP API integration that serves ``method path``."""
+    (route,) = [r["Properties"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+                if r["Properties"]["RouteKey"] == f"{method} {path}"]
+    integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
+    return dict(synthesized.resources[integration_id]["Properties"])
+
+
+def _http_api_target(synthesized: Synth, method: str, path: str) -> str:
+    """The logical id of the function the HTTP API invokes for ``method path``."""
+    uri = _http_api_integration(synthesized, method, path)["IntegrationUri"]
+    return str(uri["Fn::GetAtt"][0])
+
+
+@pytest.fixture
+def opamp(agent_routes: list[tuple[str, str]]) -> tuple[str, str]:
+    """The OpAMP route (skips until the app serves it)."""
+    if ("POST", "/v1/opamp") not in agent_routes:
+        pytest.skip("the app has no POST /v1/opamp yet")
+    return ("POST", "/v1/opamp")
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_opamp_is_on_the_http_api_with_payload_1_0_not_on_the_rest_api(
+        variant: str, opamp: tuple[str, str], request: pytest.FixtureRequest) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    (api,) = synthesized.of_type("AWS::ApiGatewayV2::Api").values()
+
+    integration = _http_api_integration(synthesized, *opamp)
+
+    assert api["Properties"]["ProtocolType"] == "HTTP"
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == (
+        "AWS_PROXY", "1.0")
+    assert "/v1/opamp" not in synthesized.swagger["paths"]
+    stages = [s["Properties"] for s in synthesized.of_type("AWS::ApiGatewayV2::Stage").values()]
+    assert [(x["StageName"], x["AutoDeploy"]) for x in stages] == [("$default", True)]
+
+
+def test_opamp_has_its_own_function_running_the_same_handler(stack: Synth,
+                                                             opamp: tuple[str, str]) -> None:
+    target = _http_api_target(stack, *opamp)
+    function = _functions(stack)[target]["Properties"]
+    other = _functions(stack)["GetApiTenantFunction"]["Properties"]
+
+    assert target == "PostV1OpampFunction"
+    assert function["FunctionName"] == f"{PREFIX}post-v1-opamp"
+    assert (function["Handler"], function["CodeUri"], function["Role"]) == (
+        other["Handler"], other["CodeUri"], other["Role"])
+
+
+def test_the_http_api_may_invoke_the_opamp_function_for_its_route(stack: Synth,
+                                                                   opamp: tuple[str, str]
+                                                                   ) -> None:
+    (api_id,) = stack.of_type("AWS::ApiGatewayV2::Api")
+    target = _http_api_target(stack, *opamp)
+    granted = [p["Properties"] for p in stack.of_type("AWS::Lambda::Permission").values()
+               if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [target, "Arn"]}]
+
+    (permission,) = granted
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    parts = permission["SourceArn"]["Fn::Join"][1]
+    assert {"Ref": api_id} in parts
+    assert parts[-1].endswith("/v1/opamp")
+
+
+def test_the_truststore_bucket_is_private_versioned_and_kept(stack: Synth,
+                                                             opamp: tuple[str, str]) -> None:
+    (bucket,) = stack.of_type("AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert "BucketEncryption" in props
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_the_agent_domain_requires_client_certificates_from_the_truststore(
+        stack: Synth, opamp: tuple[str, str]) -> None:
+    (domain,) = stack.of_type("AWS::ApiGatewayV2::DomainName").values()
+    (bucket_id,) = stack.of_type("AWS::S3::Bucket")
+    (api_id,) = stack.of_type("AWS::ApiGatewayV2::Api")
+    (mapping,) = stack.of_type("AWS::ApiGatewayV2::ApiMapping").values()
+    props = domain["Properties"]
+
+    assert props["DomainName"] == DOMAIN["agentDomainName"]
+    assert props["DomainNameConfigurations"][0]["CertificateArn"] == DOMAIN["agentCertificateArn"]
+    assert props["DomainNameConfigurations"][0]["SecurityPolicy"] == "TLS_1_2"
+    assert props["MutualTlsAuthentication"]["TruststoreUri"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": bucket_id}, "/truststore.pem"]]}
+    assert mapping["Properties"]["ApiId"] == {"Ref": api_id}
+
+
+def test_without_domain_context_the_http_api_has_no_custom_domain(single: Synth,
+                                                                  opamp: tuple[str, str]
+                                                                  ) -> None:
+    assert single.of_type("AWS::ApiGatewayV2::DomainName") == {}
+    assert single.of_type("AWS::ApiGatewayV2::ApiMapping") == {}
+    assert len(single.of_type("AWS::ApiGatewayV2::Api")) == 1
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_functions_may_create_and_read_the_tenant_ca_secrets_only(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    statements = [s for s in _role_statements(synthesized)
+                  if "secretsmanager:CreateSecret" in _actions(s)]
+
+    (statement,) = statements
+    assert set(_actions(statement)) == {"secretsmanager:CreateSecret",
+                                        "secretsmanager:GetSecretValue",
+                                        "secretsmanager:DescribeSecret"}
+    resource = statement["Resource"]["Fn::Join"][1]
+    assert resource[-1] == ":secret:ampora/ci/ca/*"
+    assert {"Ref": "AWS::AccountId"} in resource
 
 
 # --- The template is valid CloudFormation ----------------------------------------------------

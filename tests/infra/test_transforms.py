@@ -101,3 +101,38 @@ def test_every_problem_the_gateway_answers_is_documented() -> None:
     for body in bodies:
         slug = json.loads(body)["type"].removeprefix("https://d/errors/")
         assert (ROOT / "docs" / "errors" / f"{slug}.md").is_file(), slug
+
+
+def test_agent_routes_leave_the_rest_api_but_keep_a_function() -> None:
+    from infra.functions import agent_routes, rest_routes, without_routes
+
+    # Given an app with an operator route and the agents' OpAMP route on one path table
+    table = {"/api/agents": {"GET": None}, "/v1/opamp": {"POST": None}}
+    routes = routes_of(table)
+    packaged = _packaged({p: list(m) for p, m in table.items()})
+    api = packaged["Resources"]["RestAPI"]["Properties"]
+
+    # When the REST API loses the agents' routes and the handler is split
+    api["DefinitionBody"] = without_routes(api["DefinitionBody"], agent_routes(routes))
+    split = split_functions(packaged, rest_routes(routes), "ampora-dev-",
+                            http_routes=agent_routes(routes))
+
+    # Then OpAMP has its function but no REST path, integration or REST permission
+    paths = split["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert list(paths) == ["/api/agents"]
+    assert function_ids(split) == ["GetApiAgentsFunction", "PostV1OpampFunction"]
+    assert split["Resources"]["PostV1OpampFunction"]["Properties"]["FunctionName"] == \
+        "ampora-dev-post-v1-opamp"
+    assert "PostV1OpampFunctionInvokePermission" not in split["Resources"]
+
+
+def test_removing_one_method_keeps_the_others_on_the_path() -> None:
+    from infra.functions import without_routes
+
+    swagger = _packaged({"/x": ["GET", "POST"]})["Resources"]["RestAPI"]["Properties"][
+        "DefinitionBody"]
+
+    kept = without_routes(swagger, [Route("POST", "/x")])
+
+    assert list(kept["paths"]["/x"]) == ["get"]
+    assert list(swagger["paths"]["/x"]) == ["get", "post"]  # the input is left as it was

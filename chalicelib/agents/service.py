@@ -1,0 +1,390 @@
+"""Agent use cases: check-ins from the OpAMP endpoint, the agents API, and what other rooms call.
+
+A check-in is the hot path: one consistent read of the agent item, then a write
+only when the message changed something or last-seen is due (see
+:mod:`chalicelib.agents.presence`). Changes are written together with the event
+that records them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+
+from chalicelib.agents import labels as label_selectors
+from chalicelib.agents import presence
+from chalicelib.agents.capabilities import capability_names
+from chalicelib.agents.models import AgentItem, group_key
+from chalicelib.agents.observation import (
+    ClientCertificate,
+    Enrollment,
+    Observation,
+    Plan,
+    Snapshot,
+    plan,
+)
+from chalicelib.agents.schemas import Agent, AgentQuery
+from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.deps import deps
+from chalicelib.core.events import event_item
+from chalicelib.core.lazy import LazyModule
+from chalicelib.core.paging import Page, PageRequest
+from chalicelib.core.problems import Conflict, InvalidToken, NotFound
+
+__all__ = ["CheckIn", "ClientCertificate", "Enrollment", "Observation", "check_in",
+           "count_in_group", "get", "heartbeat_interval", "list_agents", "mark_certificate",
+           "move", "revoke_certificate"]
+
+_groups = LazyModule("chalicelib.groups.service")
+_tenants = LazyModule("chalicelib.tenants.service")
+
+DEFAULT_GROUP = "default"
+#: How long a container trusts its copy of a tenant's heartbeat interval.
+INTERVAL_CACHE_SECONDS = 60.0
+_intervals: dict[str, tuple[float, int]] = {}
+
+
+# --- the tenant's heartbeat interval ------------------------------------------------------
+
+def heartbeat_interval(tenant: str) -> int:
+    """The tenant's heartbeat interval in seconds (cached in the container for a minute)."""
+    now = deps().monotonic()
+    cached = _intervals.get(tenant)
+    if cached is not None and now - cached[0] < INTERVAL_CACHE_SECONDS:
+        return cached[1]
+    settings, _revision = _tenants.get(tenant)
+    value = int(settings.heartbeat_interval_seconds)
+    _intervals[tenant] = (now, value)
+    return value
+
+
+def forget_cached() -> None:
+    """Drop the cached intervals (tests change tenant settings)."""
+    _intervals.clear()
+
+
+# --- reading and viewing ------------------------------------------------------------------
+
+def _find(tenant: str, agent_id: str) -> AgentItem | None:
+    try:
+        return AgentItem.get(tenant, agent_id, consistent_read=True)
+    except AgentItem.DoesNotExist:
+        return None
+
+
+def _get_item(tenant: str, agent_id: str) -> AgentItem:
+    item = _find(tenant, agent_id)
+    if item is None:
+        raise NotFound(f"no agent {agent_id!r}")
+    return item
+
+
+def _labels(item: AgentItem) -> dict[str, str]:
+    stored = item.labels
+    return {} if stored is None else {str(k): str(v) for k, v in stored.as_dict().items()}
+
+
+def _certificate(item: AgentItem) -> dict[str, Any] | None:
+    if item.cert_serial is None:
+        return None
+    return {"serial": item.cert_serial, "not_after": item.cert_not_after,
+            "revoked": item.cert_revoked_at is not None, "revoked_at": item.cert_revoked_at}
+
+
+def _description(item: AgentItem) -> dict[str, Any] | None:
+    if item.identifying is None:
+        return None
+    return {"identifying_attributes": item.identifying,
+            "non_identifying_attributes": item.non_identifying or {}}
+
+
+def _view(item: AgentItem, now: datetime, interval: int) -> Agent:
+    online = presence.is_online(item.last_seen_at, item.disconnected_at is not None, now,
+                                interval)
+    revoked = item.cert_revoked_at is not None
+    return Agent.model_validate({
+        "id": item.id, "group_id": item.group_id, "labels": _labels(item),
+        "name": item.name, "type": item.agent_type, "version": item.agent_version,
+        "host_name": item.host_name, "status": presence.status(revoked=revoked, online=online),
+        "online": online and not revoked, "last_seen_at": item.last_seen_at,
+        "disconnected_at": item.disconnected_at, "enrolled_at": item.enrolled_at,
+        "enrolled_by_token": item.enrolled_by, "description": _description(item),
+        "capabilities": capability_names(int(item.capabilities or 0)), "health": item.health,
+        "effective_config_hash": item.effective_config_hash,
+        "remote_config_status": item.remote_config_status, "certificate": _certificate(item),
+    })
+
+
+def view(item: AgentItem) -> Agent:
+    """The API view of ``item`` as of now."""
+    return _view(item, deps().clock.now(), heartbeat_interval(item.tenant))
+
+
+def get(tenant: str, agent_id: str) -> Agent:
+    """One agent of the tenant."""
+    return view(_get_item(tenant, agent_id))
+
+
+# --- listing --------------------------------------------------------------------------------
+
+def _label_condition(requirement: label_selectors.Requirement) -> Any:
+    path: Any = AgentItem.labels[requirement.key]
+    values = requirement.values
+    return {
+        "=": lambda: path == values[0],
+        "!=": lambda: path.does_not_exist() | (path != values[0]),
+        "exists": path.exists,
+        "!exists": path.does_not_exist,
+        "in": lambda: path.is_in(*values),
+        "notin": lambda: path.does_not_exist() | ~path.is_in(*values),
+    }[requirement.op]()
+
+
+def _status_condition(status: str, cutoff: datetime) -> Any:
+    revoked = AgentItem.cert_revoked_at.exists()
+    online = (AgentItem.last_seen_at > cutoff) & AgentItem.disconnected_at.does_not_exist()
+    if status == "revoked":
+        return revoked
+    if status == "online":
+        return online & ~revoked
+    return ~online & ~revoked
+
+
+def _conditions(tenant: str, query: AgentQuery, now: datetime) -> list[Any]:
+    found: list[Any] = []
+    if query.group is not None:
+        found.append(AgentItem.group_id == query.group)
+    if query.status is not None:
+        cutoff = now - presence.online_window(heartbeat_interval(tenant))
+        found.append(_status_condition(query.status, cutoff))
+    if query.labels:
+        found += [_label_condition(r) for r in label_selectors.parse(query.labels)]
+    if query.name is not None:
+        found.append(AgentItem.host_name.startswith(query.name)
+                     | AgentItem.agent_type.startswith(query.name))
+    if query.type is not None:
+        found.append(AgentItem.agent_type == query.type)
+    if query.version is not None:
+        found.append(AgentItem.agent_version == query.version)
+    if query.health is not None:
+        found.append(AgentItem.healthy == (query.health == "healthy"))
+    return found
+
+
+def list_agents(tenant: str, page: PageRequest, query: AgentQuery) -> Page[Agent]:
+    """The tenant's agents that match every filter, in enrollment (instance uid) order."""
+    now = deps().clock.now()
+    condition = None
+    for part in _conditions(tenant, query, now):
+        condition = part if condition is None else condition & part
+    found = query_page(AgentItem, tenant, page, filter_condition=condition)
+    interval = heartbeat_interval(tenant)
+    return found.map(lambda item: _view(item, now, interval))
+
+
+# --- events and writes ----------------------------------------------------------------------
+
+def _event(tenant: str, kind: str, agent_id: str, data: dict[str, Any], at: datetime) -> Any:
+    d = deps()
+    return event_item(tenant=tenant, event_type=kind, subject=f"agents/{agent_id}",
+                      data={"id": agent_id, **data}, at=at, event_id=d.new_id(),
+                      random_hex=d.random_bytes(4).hex())
+
+
+def _actions(updates: dict[str, Any]) -> list[Any]:
+    attributes = AgentItem.get_attributes()
+    return [attributes[name].remove() if value is None else attributes[name].set(value)
+            for name, value in updates.items()]
+
+
+def _write(item: AgentItem, updates: dict[str, Any], event: Any | None,
+           condition: Any = None) -> bool:
+    """Apply ``updates`` (with ``event``, atomically); False if ``condition`` failed."""
+    guard = AgentItem.id.exists() if condition is None else AgentItem.id.exists() & condition
+    try:
+        if event is None:
+            item.update(actions=_actions(updates), condition=guard)
+        else:
+            with transaction() as tx:
+                tx.update(item, actions=_actions(updates), condition=guard)
+                tx.save(event)
+    except (UpdateError, TransactWriteError) as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    for name, value in updates.items():
+        setattr(item, name, value)
+    return True
+
+
+# --- check-ins (the OpAMP endpoint) --------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckIn:
+    """What the OpAMP endpoint needs to answer one message."""
+
+    agent_id: str
+    interval: int
+    full_state: bool
+    offer_settings: bool
+    capabilities: int
+    cert_serial: str | None
+    cert_not_after: datetime | None
+    cert_issued_at: datetime | None
+
+
+def _snapshot(item: AgentItem) -> Snapshot:
+    def number(value: Any) -> int | None:
+        return None if value is None else int(value)
+
+    return Snapshot(
+        description_hash=item.description_hash, capabilities=number(item.capabilities),
+        health_hash=item.health_hash, effective_config_hash=item.effective_config_hash,
+        remote_config_hash=item.remote_config_hash, sequence_num=number(item.sequence_num),
+        last_seen_at=item.last_seen_at, disconnected=item.disconnected_at is not None,
+        offered_interval=number(item.offered_interval),
+    )
+
+
+def _admit(item: AgentItem | None, credential: Enrollment | ClientCertificate) -> None:
+    if item is None:
+        if isinstance(credential, ClientCertificate):
+            raise InvalidToken("no agent holds this client certificate")
+        return
+    if item.cert_revoked_at is not None:
+        raise InvalidToken("the agent's certificate was revoked")
+    if isinstance(credential, ClientCertificate) and credential.serial != item.cert_serial:
+        raise InvalidToken("the client certificate is not the agent's current one")
+
+
+def _result(item: AgentItem, outcome: Plan, interval: int) -> CheckIn:
+    return CheckIn(agent_id=item.id, interval=interval, full_state=outcome.full_state,
+                   offer_settings=outcome.offer_settings,
+                   capabilities=int(item.capabilities or 0), cert_serial=item.cert_serial,
+                   cert_not_after=item.cert_not_after, cert_issued_at=item.cert_issued_at)
+
+
+def _landing_group(tenant: str, group_id: str) -> str:
+    if group_id and group_id != DEFAULT_GROUP:
+        try:
+            _groups.require_active(tenant, group_id)
+            return group_id
+        except NotFound:
+            pass
+    return str(_groups.ensure_default(tenant))
+
+
+def _enroll(tenant: str, agent_id: str, obs: Observation, grant: Enrollment, now: datetime,
+            interval: int) -> tuple[AgentItem, Plan] | None:
+    group = _landing_group(tenant, grant.group_id)
+    item = AgentItem(tenant=tenant, id=agent_id, group_id=group,
+                     group_key=group_key(tenant, group), labels=dict(grant.labels),
+                     enrolled_at=now, enrolled_by=grant.token_id, updated_at=now)
+    outcome = plan(Snapshot(), obs, now, interval)
+    for name, value in outcome.updates.items():
+        setattr(item, name, value)
+    data = {"groupId": group, "tokenId": grant.token_id, "labels": dict(grant.labels),
+            "changed": outcome.changed}
+    try:
+        with transaction() as tx:
+            tx.save(item, condition=AgentItem.id.does_not_exist())
+            tx.save(_event(tenant, "agent.enrolled", agent_id, data, now))
+    except TransactWriteError as exc:
+        if not condition_failed(exc):
+            raise
+        return None
+    return item, outcome
+
+
+def _update(item: AgentItem, obs: Observation, now: datetime, interval: int) -> Plan:
+    outcome = plan(_snapshot(item), obs, now, interval)
+    if not outcome.writes:
+        return outcome
+    event = None
+    if outcome.event is not None:
+        outcome.updates["updated_at"] = now
+        data = {"groupId": item.group_id, "changed": outcome.changed}
+        event = _event(item.tenant, outcome.event, item.id, data, now)
+    _write(item, outcome.updates, event)
+    return outcome
+
+
+def check_in(tenant: str, agent_id: str, obs: Observation,
+             credential: Enrollment | ClientCertificate) -> CheckIn:
+    """Record what one OpAMP message says; enroll the agent on its first message.
+
+    ``credential`` has already been verified (a redeemed bootstrap token, or a
+    client certificate Ampora issued); here it is checked against the agent: a
+    certificate must be the agent's current, unrevoked one.
+    """
+    now, interval = deps().clock.now(), heartbeat_interval(tenant)
+    item = _find(tenant, agent_id)
+    _admit(item, credential)
+    if item is None:
+        assert isinstance(credential, Enrollment)
+        enrolled = _enroll(tenant, agent_id, obs, credential, now, interval)
+        if enrolled is not None:
+            return _result(enrolled[0], enrolled[1], interval)
+        item = _get_item(tenant, agent_id)  # a concurrent first message enrolled it
+    return _result(item, _update(item, obs, now, interval), interval)
+
+
+# --- what other rooms call -----------------------------------------------------------------
+
+def _require_group(tenant: str, group_id: str) -> None:
+    if group_id == DEFAULT_GROUP:
+        _groups.ensure_default(tenant)
+    else:
+        _groups.require_active(tenant, group_id)
+
+
+def move(tenant: str, agent_id: str, group_id: str) -> dict[str, Any]:
+    """Move an agent to another (active) group; returns the agent's view."""
+    _require_group(tenant, group_id)
+    item = _get_item(tenant, agent_id)
+    if item.group_id != group_id:
+        now = deps().clock.now()
+        change = {"group": {"from": item.group_id, "to": group_id}}
+        event = _event(tenant, "agent.updated", agent_id,
+                       {"groupId": group_id, "changed": change}, now)
+        updates = {"group_id": group_id, "group_key": group_key(tenant, group_id),
+                   "updated_at": now}
+        if not _write(item, updates, event):
+            raise NotFound(f"no agent {agent_id!r}")
+    return view(item).to_wire()
+
+
+def count_in_group(tenant: str, group_id: str) -> int:
+    """How many agents are in the group now."""
+    return int(AgentItem.by_group.count(group_key(tenant, group_id)))
+
+
+def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: datetime) -> None:
+    """Record the client certificate just issued to the agent (it replaces any earlier one)."""
+    item = _get_item(tenant, agent_id)
+    now = deps().clock.now()
+    updates = {"cert_serial": serial, "cert_not_after": not_after, "cert_issued_at": now,
+               "cert_revoked_at": None, "updated_at": now}
+    change = {"certificate": {"serial": serial, "notAfter": not_after.isoformat()}}
+    event = _event(tenant, "agent.updated", agent_id,
+                   {"groupId": item.group_id, "changed": change}, now)
+    if not _write(item, updates, event):
+        raise NotFound(f"no agent {agent_id!r}")
+
+
+def revoke_certificate(tenant: str, agent_id: str) -> dict[str, Any]:
+    """Revoke the agent's client certificate: its next request is refused; emits agent.revoked."""
+    item = _get_item(tenant, agent_id)
+    if item.cert_serial is None:
+        raise Conflict(f"agent {agent_id!r} has no certificate to revoke")
+    if item.cert_revoked_at is None:
+        now = deps().clock.now()
+        event = _event(tenant, "agent.revoked", agent_id,
+                       {"groupId": item.group_id, "serial": item.cert_serial}, now)
+        updates = {"cert_revoked_at": now, "updated_at": now}
+        if not _write(item, updates, event, AgentItem.cert_serial == item.cert_serial):
+            return revoke_certificate(tenant, agent_id)
+    return view(item).to_wire()

@@ -1,0 +1,1 @@
+"""Enrollment: bootstrap tokens (shown once, stored hashed) and pools that issue them."""

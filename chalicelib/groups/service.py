@@ -1,0 +1,357 @@
+"""Group use cases: the default group, create, list, read, merge-patch, members, soft-delete.
+
+A group's name is unique within its tenant (case-insensitively): every live group
+holds a claim item on its name, written in the same transaction as the group, so
+two racing creations or renames cannot both win. Every change of a group writes
+its event in that transaction too; ``group.members-added`` follows the agents'
+own moves (membership lives on the agents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.core.concurrency import IfMatch, etag, new_revision
+from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.deps import deps
+from chalicelib.core.events import EventRecord, event_item
+from chalicelib.core.lazy import LazyModule
+from chalicelib.core.paging import Page, PageRequest
+from chalicelib.core.problems import Conflict, NotFound, PreconditionFailed
+from chalicelib.groups.models import GroupItem, GroupNameItem
+from chalicelib.groups.rules import merge_labels, name_key
+from chalicelib.groups.schemas import Group, GroupCreate, GroupPatch, MembersResult
+
+#: The id (and initial name) of every tenant's default group.
+DEFAULT = "default"
+#: How often a change without a specific If-Match is retried when a concurrent change wins.
+ATTEMPTS = 3
+
+_agents = LazyModule("chalicelib.agents.service")
+_with_default: set[str] = set()
+
+
+class _Raced(Exception):
+    """The group changed between our read and our conditional write."""
+
+
+# --- views, items, events --------------------------------------------------------------------
+
+
+def _view(item: GroupItem) -> Group:
+    return Group(
+        id=item.id, name=item.name, description=item.description, labels=dict(item.labels),
+        is_default=item.id == DEFAULT, created_at=item.created_at, updated_at=item.updated_at,
+        deleted_at=item.deleted_at,
+    )
+
+
+def _new_item(tenant: str, group_id: str, spec: GroupCreate) -> GroupItem:
+    now = deps().clock.now()
+    return GroupItem(
+        tenant=tenant, id=group_id, name=spec.name, name_key=name_key(spec.name),
+        description=spec.description, labels=dict(spec.labels),
+        revision=new_revision(deps().random_bytes), created_at=now, updated_at=now,
+    )
+
+
+def _successor(current: GroupItem, **changes: Any) -> GroupItem:
+    """The next state of ``current``: a new revision and ``updated_at``, plus ``changes``."""
+    state = {name: getattr(current, name) for name in GroupItem.get_attributes()}
+    state.update(revision=new_revision(deps().random_bytes), updated_at=deps().clock.now())
+    state.update(changes)
+    return GroupItem(**state)
+
+
+def _event(kind: str, item: GroupItem, data: dict[str, Any] | None = None) -> EventRecord:
+    d = deps()
+    return event_item(tenant=item.tenant, event_type=f"group.{kind}", subject=f"groups/{item.id}",
+                      data=data if data is not None else _view(item).to_wire(),
+                      at=d.clock.now(), event_id=d.new_id(), random_hex=d.random_bytes(4).hex())
+
+
+def _claim(item: GroupItem) -> GroupNameItem:
+    return GroupNameItem(tenant=item.tenant, name_key=item.name_key, group_id=item.id)
+
+
+def _name_held_by_other(item: GroupItem) -> bool:
+    """Whether another group holds ``item``'s name (read after a cancelled transaction:
+    pynamodb reorders a transaction's actions, so reasons cannot be matched by position)."""
+    try:
+        claim = GroupNameItem.get(item.tenant, item.name_key, consistent_read=True)
+    except GroupNameItem.DoesNotExist:
+        return False
+    return claim.group_id != item.id
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a group named {name!r} already exists in this tenant")
+
+
+# --- the default group -----------------------------------------------------------------------
+
+
+def _insert(item: GroupItem) -> None:
+    """Write a new group with its name claim and ``group.created``; 409 if the name is taken."""
+    try:
+        with transaction() as tx:
+            tx.save(item, condition=GroupItem.id.does_not_exist())
+            tx.save(_claim(item), condition=GroupNameItem.name_key.does_not_exist())
+            tx.save(_event("created", item))
+    except TransactWriteError as exc:
+        if not condition_failed(exc):
+            raise
+        if _name_held_by_other(item):
+            raise _name_taken(item.name) from exc
+        raise Conflict(f"a group with id {item.id!r} already exists") from exc
+
+
+def _create_default(tenant: str) -> None:
+    """Insert the default group unless it exists (perhaps renamed: it is never deleted)."""
+    with suppress(Conflict):
+        _insert(_new_item(tenant, DEFAULT, GroupCreate(name=DEFAULT)))
+
+
+def ensure_default(tenant: str) -> str:
+    """The id of the tenant's default group, created on first use (once per process)."""
+    if tenant not in _with_default:
+        if _fetch(tenant, DEFAULT) is None:
+            _create_default(tenant)
+        _with_default.add(tenant)
+    return DEFAULT
+
+
+def forget_known() -> None:
+    """Drop the in-process memory of existing default groups (tests reset the tables)."""
+    _with_default.clear()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _fetch(tenant: str, group_id: str) -> GroupItem | None:
+    try:
+        return GroupItem.get(tenant, group_id, consistent_read=True)
+    except GroupItem.DoesNotExist:
+        return None
+
+
+def _fetch_healing(tenant: str, group_id: str) -> GroupItem | None:
+    """Like :func:`_fetch`, but the default group always exists (created if missing)."""
+    item = _fetch(tenant, group_id)
+    if item is None and group_id == DEFAULT:
+        _create_default(tenant)
+        item = _fetch(tenant, group_id)
+    return item
+
+
+def _load(tenant: str, group_id: str, *, include_deleted: bool = False) -> GroupItem:
+    item = _fetch_healing(tenant, group_id)
+    if item is None or (item.deleted_at is not None and not include_deleted):
+        raise NotFound(f"no group {group_id!r}")
+    return item
+
+
+def require_active(tenant: str, group_id: str) -> None:
+    """Raise NotFound unless ``group_id`` is a live (not soft-deleted) group of ``tenant``."""
+    _load(tenant, group_id)
+
+
+def get(tenant: str, group_id: str, *, include_deleted: bool = False) -> tuple[Group, str]:
+    """One group and its revision (soft-deleted ones only if asked for)."""
+    ensure_default(tenant)
+    item = _load(tenant, group_id, include_deleted=include_deleted)
+    return _view(item), item.revision
+
+
+def _list_filter(name_prefix: str | None, include_deleted: bool) -> Any:
+    conditions: list[Any] = []
+    if not include_deleted:
+        conditions.append(GroupItem.deleted_at.does_not_exist())
+    if name_prefix:
+        conditions.append(GroupItem.name_key.startswith(name_key(name_prefix)))
+    combined = None
+    for condition in conditions:
+        combined = condition if combined is None else combined & condition
+    return combined
+
+
+def list_groups(tenant: str, page: PageRequest, *, name_prefix: str | None = None,
+                include_deleted: bool = False) -> Page[Group]:
+    """The tenant's groups by id (the default group included), paged."""
+    ensure_default(tenant)
+    found = query_page(GroupItem, tenant, page,
+                       filter_condition=_list_filter(name_prefix, include_deleted))
+    return found.map(_view)
+
+
+# --- changing --------------------------------------------------------------------------------
+
+
+def create(tenant: str, spec: GroupCreate) -> tuple[Group, str]:
+    """A new group; 409 if the tenant already has a live group of that name."""
+    ensure_default(tenant)
+    item = _new_item(tenant, deps().new_id(), spec)
+    _insert(item)
+    return _view(item), item.revision
+
+
+def _check(item: GroupItem, if_match: IfMatch | None) -> None:
+    if if_match is not None and not if_match.accepts(item.revision):
+        raise PreconditionFailed(f"group {item.id!r} changed since you read it",
+                                 current_etag=etag(item.revision))
+
+
+def _unchanged(item: GroupItem) -> Any:
+    """The write condition: the group is still as we read it, and live."""
+    return (GroupItem.revision == item.revision) & GroupItem.deleted_at.does_not_exist()
+
+
+def _release(tx: Any, item: GroupItem) -> None:
+    """Delete ``item``'s name claim (it must be ours, or gone)."""
+    mine = (GroupNameItem.group_id == item.id) | GroupNameItem.name_key.does_not_exist()
+    tx.delete(_claim(item), condition=mine)
+
+
+Change = Callable[[GroupItem], "GroupItem | None"]
+Write = Callable[[GroupItem, GroupItem], None]
+
+
+def _mutate(tenant: str, group_id: str, if_match: IfMatch | None, change: Change,
+            write: Write) -> GroupItem:
+    """Read, ``change`` and conditionally ``write`` a live group, retrying lost races.
+
+    With a specific If-Match a lost race is a 412: the caller's version is gone.
+    """
+    for _ in range(ATTEMPTS):
+        current = _load(tenant, group_id)
+        _check(current, if_match)
+        successor = change(current)
+        if successor is None:
+            return current
+        try:
+            write(current, successor)
+        except _Raced:
+            if if_match is not None and not if_match.any:
+                latest = _load(tenant, group_id)
+                raise PreconditionFailed(f"group {group_id!r} changed since you read it",
+                                         current_etag=etag(latest.revision)) from None
+            continue
+        return successor
+    raise Conflict(f"group {group_id!r} is being changed by others; retry")
+
+
+def _patched(patch: GroupPatch) -> Change:
+    given = patch.model_fields_set
+
+    def change(current: GroupItem) -> GroupItem | None:
+        name = patch.name if "name" in given and patch.name is not None else current.name
+        description = patch.description if "description" in given else current.description
+        labels = merge_labels(current.labels, patch.labels) if "labels" in given \
+            else dict(current.labels)
+        if (name, description, labels) == (current.name, current.description, current.labels):
+            return None
+        return _successor(current, name=name, name_key=name_key(name),
+                          description=description, labels=labels)
+
+    return change
+
+
+def _still(current: GroupItem) -> bool:
+    """Whether the stored group is still ``current`` (read after a cancelled transaction)."""
+    latest = _fetch(current.tenant, current.id)
+    return latest is not None and latest.revision == current.revision \
+        and latest.deleted_at is None
+
+
+def _write_update(current: GroupItem, new: GroupItem) -> None:
+    renamed = new.name_key != current.name_key
+    try:
+        with transaction() as tx:
+            tx.save(new, condition=_unchanged(current))
+            tx.save(_event("updated", new))
+            if renamed:
+                tx.save(_claim(new), condition=GroupNameItem.name_key.does_not_exist())
+                _release(tx, current)
+    except TransactWriteError as exc:
+        if not condition_failed(exc):
+            raise
+        if not _still(current):
+            raise _Raced from exc
+        if renamed and _name_held_by_other(new):
+            raise _name_taken(new.name) from exc
+        raise
+
+
+def update(tenant: str, group_id: str, patch: GroupPatch,
+           if_match: IfMatch | None) -> tuple[Group, str]:
+    """Merge-patch a live group's name, description or labels; emits ``group.updated``."""
+    ensure_default(tenant)
+    item = _mutate(tenant, group_id, if_match, _patched(patch), _write_update)
+    return _view(item), item.revision
+
+
+def _deletable(current: GroupItem) -> GroupItem:
+    if current.id == DEFAULT:
+        raise Conflict("the default group cannot be deleted")
+    members = int(_agents.count_in_group(current.tenant, current.id))
+    if members:
+        raise Conflict(f"group {current.id!r} still has {members} agent(s); move them first")
+    # Later: also refuse while a rollout targeting the group is active.
+    return _successor(current, deleted_at=deps().clock.now())
+
+
+def _write_delete(current: GroupItem, new: GroupItem) -> None:
+    try:
+        with transaction() as tx:
+            tx.save(new, condition=_unchanged(current))
+            tx.save(_event("deleted", new))
+            _release(tx, current)
+    except TransactWriteError as exc:
+        if not condition_failed(exc):
+            raise
+        if not _still(current):
+            raise _Raced from exc
+        raise
+
+
+def delete(tenant: str, group_id: str, if_match: IfMatch | None) -> tuple[Group, str]:
+    """Soft-delete an empty group and free its name; the default group stays."""
+    ensure_default(tenant)
+    item = _mutate(tenant, group_id, if_match, _deletable, _write_delete)
+    return _view(item), item.revision
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+def _move_each(tenant: str, group_id: str, agent_ids: list[str]) -> tuple[list[str], list[str]]:
+    moved, missing = [], []
+    for agent_id in dict.fromkeys(agent_ids):
+        try:
+            _agents.move(tenant, agent_id, group_id)
+        except NotFound:
+            missing.append(agent_id)
+        else:
+            moved.append(agent_id)
+    return moved, missing
+
+
+def add_members(tenant: str, group_id: str, agent_ids: list[str],
+                if_match: IfMatch | None) -> tuple[MembersResult, str]:
+    """Move agents into a live group; reports which ids were moved and which are unknown.
+
+    Membership lives on the agents, so the group itself does not change (nor its ETag);
+    If-Match is checked against a consistent read just before the moves.
+    """
+    ensure_default(tenant)
+    group = _load(tenant, group_id)
+    _check(group, if_match)
+    moved, missing = _move_each(tenant, group_id, agent_ids)
+    if moved:
+        _event("members-added", group, {"id": group_id, "agentIds": moved}).save()
+    return MembersResult(group_id=group_id, moved=moved, not_found=missing), group.revision

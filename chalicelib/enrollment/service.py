@@ -374,17 +374,55 @@ def _settle(item: Token, agent_id: str) -> Grant:
     raise InvalidToken("the bootstrap token is exhausted: it has enrolled all the agents it may")
 
 
+#: How long an admission is trusted without reading the token again. An agent's steady
+#: heartbeat then costs no token read; a revocation cuts its agents off within this time.
+ADMISSION_RECHECK = timedelta(seconds=60)
+_ADMISSIONS_MAX = 4096
+_admissions: dict[tuple[str, str], tuple[Grant, datetime, datetime]] = {}
+
+
+def _remembered(digest: str, agent_id: str, now: datetime) -> Grant | None:
+    entry = _admissions.get((digest, agent_id))
+    if entry is None:
+        return None
+    grant, expires_at, checked_at = entry
+    if now >= expires_at or now - checked_at >= ADMISSION_RECHECK:
+        del _admissions[(digest, agent_id)]
+        return None
+    return grant
+
+
+def _remember(digest: str, agent_id: str, grant: Grant, expires_at: datetime,
+              now: datetime) -> None:
+    if len(_admissions) >= _ADMISSIONS_MAX:
+        _admissions.clear()
+    _admissions[(digest, agent_id)] = (grant, expires_at, now)
+
+
+def forget_admissions() -> None:
+    """Drop remembered admissions (tests reset the tables)."""
+    _admissions.clear()
+
+
 def redeem(token: str, agent_id: str) -> Grant:
     """Admit an agent with a bootstrap token: its tenant, group and labels, or 401.
 
     The format and CRC are checked before any lookup. A revoked or expired token
     admits no one; an agent the token already enrolled is admitted without using
     it up; any other agent takes exactly one use (a conditional write), and an
-    exhausted token admits no new agent.
+    exhausted token admits no new agent. An admission is remembered for
+    :data:`ADMISSION_RECHECK` (never past the token's expiry), so steady heartbeats
+    read no token; a revocation takes effect within that time.
     """
     if not rules.FORMAT.well_formed(token):
         raise InvalidToken("the bootstrap token is malformed (bad shape or checksum)")
+    digest, now = token_hash(token), deps().clock.now()
+    remembered = _remembered(digest, agent_id, now)
+    if remembered is not None:
+        return remembered
     item = _find(token)
     if item is None:
         raise InvalidToken("the bootstrap token is not known")
-    return _admit(item, agent_id)
+    grant = _admit(item, agent_id)
+    _remember(digest, agent_id, grant, item.expires_at, now)
+    return grant

@@ -40,11 +40,15 @@ def aws(clock: SteppedClock) -> Iterator[None]:
     import app  # noqa: F401 - registers every model and route
     from chalicelib.bootstrap import all_models, bootstrap
     from chalicelib.core.db import create_tables
+    from chalicelib.enrollment import service as enrollment
+    from chalicelib.groups import service as groups
     from chalicelib.tenants import service as tenants
 
     with mock_aws():
         create_tables(all_models())
         tenants.forget_known()
+        groups.forget_known()
+        enrollment.forget_admissions()
         bootstrap(clock=clock)
         yield
     bootstrap()

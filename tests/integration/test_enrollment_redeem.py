@@ -63,10 +63,13 @@ def test_max_uses_agents_and_no_more(api: Api) -> None:
     assert uses(api, token) == 3
 
 
-def test_revoked_token_admits_no_one_not_even_its_agents(api: Api) -> None:
+def test_revoked_token_admits_no_one_not_even_its_agents(api: Api, clock) -> None:
     token = issue(api, maxUses=5)
     service.redeem(token["token"], AGENT_A)
     api.post(f"/api/tokens/{token['id']}/revoke")
+    # an admission is trusted for at most ADMISSION_RECHECK, then the token is read again
+    service.redeem(token["token"], AGENT_A)
+    clock.advance(seconds=service.ADMISSION_RECHECK.total_seconds())
     assert "revoked" in refused(token["token"], AGENT_A)
     assert "revoked" in refused(token["token"], AGENT_B)
     assert uses(api, token) == 1

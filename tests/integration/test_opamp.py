@@ -311,11 +311,15 @@ def test_revoked_token_enrolls_no_one(api: Api) -> None:
     assert api.get("/api/agents").json == []
 
 
-def test_revoked_token_stops_admitting_the_agents_it_enrolled(api: Api) -> None:
+def test_revoked_token_stops_admitting_the_agents_it_enrolled(api: Api, clock) -> None:
+    from chalicelib.enrollment.service import ADMISSION_RECHECK
+
     created = api.post("/api/tokens", {"name": "x"}).json
     agent = Agent()
     assert send(agent.full_state(), token=created["token"]).status == 200
     api.post(f"/api/tokens/{created['id']}/revoke")
+    # within the recheck window the remembered admission still holds; after it, 401
+    clock.advance(seconds=ADMISSION_RECHECK.total_seconds())
     assert send(agent.heartbeat(), token=created["token"]).status == 401
 
 

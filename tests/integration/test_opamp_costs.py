@@ -116,7 +116,7 @@ def test_heartbeat_within_an_interval_writes_nothing(api: Api, calls: Calls, clo
     assert (calls.count(READS), calls.count(WRITES)) == (1, 0)
 
 
-def test_token_heartbeat_reads_the_agent_once_besides_the_token_check(
+def test_token_heartbeat_reads_only_the_agent_while_its_admission_is_fresh(
         api: Api, calls: Calls, clock) -> None:
     # Given an agent that talks with its bootstrap token (no certificate)
     agent = Agent()
@@ -127,7 +127,11 @@ def test_token_heartbeat_reads_the_agent_once_besides_the_token_check(
     # When it heartbeats with nothing new
     clock.advance(seconds=30)
     post(_app(), agent.heartbeat(), token=token)
-    # Then the agents table saw one read and no write (the rest is the token's redemption)
-    assert calls.count(READS, "agents") == 1
-    assert calls.count(WRITES, "agents") == 0
+    # Then the agent item is the only read and nothing is written
+    assert (calls.count(READS), calls.count(READS, "agents")) == (1, 1)
     assert calls.count(WRITES) == 0
+    # And once a minute the token itself is read again (revocation takes effect)
+    calls.reset()
+    clock.advance(seconds=31)
+    post(_app(), agent.heartbeat(), token=token)
+    assert calls.count(READS) > 1

@@ -110,13 +110,21 @@ def test_document_is_json_and_independent_of_registration_order() -> None:
     assert json.dumps(forward) == json.dumps(backward)
 
 
-def test_every_chalice_route_is_documented_and_nothing_else(document: dict[str, Any]) -> None:
-    # Given the REST routes Chalice actually serves (the OpAMP endpoint speaks protobuf to
-    # agents, as the OpAMP specification defines, and is no part of the REST API)
+def test_the_served_document_with_opamp_is_valid_openapi() -> None:
+    from chalicelib.meta.service import document as served
+
+    validate(served(), cls=OpenAPIV31SpecValidator)
+    assert OPAMP_PATH in served()["paths"]
+
+
+def test_every_chalice_route_is_documented_and_nothing_else() -> None:
+    # Given every route Chalice actually serves (REST operations and the OpAMP endpoint)
+    from chalicelib.meta.service import document as served
+
     routes = {(path, method.lower()) for path, methods in app.app.routes.items()
-              for method in methods if path != OPAMP_PATH}
-    # When the documented path/method pairs are listed
-    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+              for method in methods}
+    # When the path/method pairs of the served document are listed
+    documented = {(path, method) for path, item in served()["paths"].items() for method in item}
     # Then they are exactly the same set
     assert routes, "the app registered no routes"
     assert documented == routes

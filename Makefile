@@ -37,6 +37,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/opamp.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache infra/cdk.out chalice.out infra/chalice.out

@@ -113,3 +113,13 @@ def create_tables(models: list[type[Model]] | None = None) -> list[str]:
                            ignore_update_ttl_errors=False)
         names.append(model.Meta.table_name)
     return names
+
+
+def get_or_not_found(model: Any, tenant: str, item_id: str, what: str) -> Any:
+    """The tenant's item ``item_id`` (a consistent read), or a 404 naming ``what``."""
+    from chalicelib.core.problems import NotFound
+
+    try:
+        return model.get(tenant, item_id, consistent_read=True)
+    except model.DoesNotExist as exc:
+        raise NotFound(f"no {what} {item_id!r}") from exc

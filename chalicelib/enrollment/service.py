@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.core.access import Principal
-from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.db import condition_failed, get_or_not_found, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
 from chalicelib.core.lazy import LazyModule
@@ -186,10 +186,7 @@ def list_tokens(tenant: str, page: PageRequest, *, status: str | None = None,
 
 
 def _get_item(tenant: str, token_id: str) -> Token:
-    try:
-        return Token.get(tenant, token_id, consistent_read=True)
-    except Token.DoesNotExist as exc:
-        raise NotFound(f"no bootstrap token {token_id!r}") from exc
+    return get_or_not_found(Token, tenant, token_id, "bootstrap token")
 
 
 def get(tenant: str, token_id: str) -> BootstrapToken:
@@ -245,10 +242,7 @@ def list_pools(tenant: str, page: PageRequest) -> Page[TokenPool]:
 
 
 def _get_pool(tenant: str, pool_id: str) -> TokenPoolItem:
-    try:
-        return TokenPoolItem.get(tenant, pool_id, consistent_read=True)
-    except TokenPoolItem.DoesNotExist as exc:
-        raise NotFound(f"no token pool {pool_id!r}") from exc
+    return get_or_not_found(TokenPoolItem, tenant, pool_id, "token pool")
 
 
 def get_pool(tenant: str, pool_id: str) -> TokenPool:

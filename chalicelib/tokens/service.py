@@ -9,11 +9,11 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.core.access import Principal, Role
-from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.db import condition_failed, get_or_not_found, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
 from chalicelib.core.paging import Page, PageRequest
-from chalicelib.core.problems import Forbidden, InvalidToken, NotFound, ValidationFailed
+from chalicelib.core.problems import Forbidden, InvalidToken, ValidationFailed
 from chalicelib.tokens import pat_format
 from chalicelib.tokens.models import ApiTokenItem
 from chalicelib.tokens.schemas import ApiToken, ApiTokenCreate, ApiTokenCreated
@@ -90,10 +90,7 @@ def list_tokens(tenant: str, page: PageRequest, *, status: str | None) -> Page[A
 
 
 def _get_item(tenant: str, token_id: str) -> ApiTokenItem:
-    try:
-        return ApiTokenItem.get(tenant, token_id, consistent_read=True)
-    except ApiTokenItem.DoesNotExist as exc:
-        raise NotFound(f"no API token {token_id!r}") from exc
+    return get_or_not_found(ApiTokenItem, tenant, token_id, "API token")
 
 
 def get(tenant: str, token_id: str) -> ApiToken:

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.agents import AgentApi
+from infra.agents import TRUSTSTORE_KEY, AgentApi
 from infra.api import AmporaApi, load_routes
 from infra.config import LATE_SETTINGS, UNSET_AUTHORITY, StageSettings
 from infra.functions import (
@@ -65,6 +65,7 @@ class AmporaStack(Stack):
         self.cursor_secret = self._cursor_secret()
         self.tables = model_tables(self, _models(), settings.resource_prefix)
         self.agents = self._agent_api()
+        self._truststore_settings()
         self._grant_access(self.api.get_role(HANDLER_ROLE))
         self._warn_if_unconfigured()
         CfnOutput(self, "Stage", value=settings.stage)
@@ -94,6 +95,18 @@ class AmporaStack(Stack):
             for route in self.agent_routes}
         return AgentApi(self, "Agents", settings=self.settings, functions=functions)
 
+    def _truststore_settings(self) -> None:
+        """Tell every function the truststore bucket and, with a domain, the domain's name: a
+        function that creates a tenant CA appends it there and re-points the domain."""
+        if self.agents is None:
+            return
+        environment = {"AMPORA_TRUSTSTORE_BUCKET": self.agents.truststore.bucket_name}
+        if self.agents.domain is not None:
+            environment["AMPORA_AGENT_DOMAIN_NAME"] = self.settings.agent_domain_name
+        for name, value in environment.items():
+            for function in self.functions:
+                self.api.add_environment_variable(name, value, function)
+
     def _function(self, logical_id: str) -> lambda_.IFunction:
         """A function of the packaged template, which this stack may grant invoke permissions on."""
         arn = self.api.get_resource(logical_id).get_att("Arn").to_string()
@@ -122,6 +135,8 @@ class AmporaStack(Stack):
             table.grant_read_write_data(role)
         self.cursor_secret.grant_read(role)
         role.add_to_principal_policy(self._ca_secrets_statement())
+        for statement in self._truststore_statements():
+            role.add_to_principal_policy(statement)
         if self.settings.tracing:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]))
@@ -136,6 +151,24 @@ class AmporaStack(Stack):
             actions=["secretsmanager:CreateSecret", "secretsmanager:GetSecretValue",
                      "secretsmanager:DescribeSecret"],
             resources=[arn])
+
+    def _truststore_statements(self) -> list[iam.PolicyStatement]:
+        """Read and rewrite ``truststore.pem`` (read-modify-write; ``GetObjectVersion``: API
+        Gateway checks the caller may read the version it is pointed at) and update the agents'
+        domain (``UpdateDomainName`` is ``apigateway:PATCH`` on ``/domainnames/<name>``)."""
+        if self.agents is None:
+            return []
+        statements = [iam.PolicyStatement(
+            sid="AgentTruststore",
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            resources=[self.agents.truststore.arn_for_objects(TRUSTSTORE_KEY)])]
+        if self.agents.domain is not None:
+            domain = self.format_arn(service="apigateway", account="", resource="/domainnames",
+                                     resource_name=self.settings.agent_domain_name,
+                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+            statements.append(iam.PolicyStatement(
+                sid="AgentDomainTruststore", actions=["apigateway:PATCH"], resources=[domain]))
+        return statements
 
     def _warn_if_unconfigured(self) -> None:
         if self.settings.oidc_authority == UNSET_AUTHORITY:

@@ -74,5 +74,9 @@ class AgentItem(Model):
     cert_not_after = UTCDateTimeAttribute(null=True)
     cert_issued_at = UTCDateTimeAttribute(null=True)
     cert_revoked_at = UTCDateTimeAttribute(null=True)
+    #: The leaf the agent held before its last renewal, accepted until the agent shows the new
+    #: one (or the old one expires), so an agent whose renewal answer was lost is not locked out.
+    previous_serial = UnicodeAttribute(null=True)
+    previous_not_after = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     by_group = ByGroup()

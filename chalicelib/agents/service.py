@@ -234,6 +234,9 @@ class CheckIn:
     cert_serial: str | None
     cert_not_after: datetime | None
     cert_issued_at: datetime | None
+    #: The serial and expiry of the client certificate this message came with (None: a token).
+    presented_serial: str | None = None
+    presented_not_after: datetime | None = None
 
 
 def _snapshot(item: AgentItem) -> Snapshot:
@@ -249,22 +252,54 @@ def _snapshot(item: AgentItem) -> Snapshot:
     )
 
 
-def _admit(item: AgentItem | None, credential: Enrollment | ClientCertificate) -> None:
+def _in_grace(item: AgentItem, serial: str, now: datetime) -> bool:
+    """Whether ``serial`` is the agent's previous leaf, replaced but not yet confirmed."""
+    return (item.previous_serial is not None and serial == item.previous_serial
+            and item.previous_not_after is not None and now <= item.previous_not_after)
+
+
+def _admit(item: AgentItem | None, credential: Enrollment | ClientCertificate,
+           now: datetime) -> None:
     if item is None:
         if isinstance(credential, ClientCertificate):
             raise InvalidToken("no agent holds this client certificate")
         return
     if item.cert_revoked_at is not None:
         raise InvalidToken("the agent's certificate was revoked")
-    if isinstance(credential, ClientCertificate) and credential.serial != item.cert_serial:
+    if (isinstance(credential, ClientCertificate) and credential.serial != item.cert_serial
+            and not _in_grace(item, credential.serial, now)):
         raise InvalidToken("the client certificate is not the agent's current one")
 
 
-def _result(item: AgentItem, outcome: Plan, interval: int) -> CheckIn:
+def _confirm_renewal(item: AgentItem, credential: Enrollment | ClientCertificate) -> None:
+    """The agent shows its new leaf: the previous one is no longer accepted (one write, once)."""
+    if (isinstance(credential, ClientCertificate) and item.previous_serial is not None
+            and credential.serial == item.cert_serial):
+        _write(item, {"previous_serial": None, "previous_not_after": None}, None,
+               AgentItem.cert_serial == credential.serial)
+
+
+def _presented(item: AgentItem, serial: str | None) -> tuple[str, datetime | None] | None:
+    """The serial and expiry of the agent's leaf ``serial`` (current or previous), if known."""
+    if serial is None:
+        return None
+    if serial == item.cert_serial:
+        return serial, item.cert_not_after
+    if serial == item.previous_serial:
+        return serial, item.previous_not_after
+    return None
+
+
+def _result(item: AgentItem, outcome: Plan, interval: int,
+            credential: Enrollment | ClientCertificate) -> CheckIn:
+    serial = credential.serial if isinstance(credential, ClientCertificate) else None
+    presented = _presented(item, serial)
     return CheckIn(agent_id=item.id, interval=interval, full_state=outcome.full_state,
                    offer_settings=outcome.offer_settings,
                    capabilities=int(item.capabilities or 0), cert_serial=item.cert_serial,
-                   cert_not_after=item.cert_not_after, cert_issued_at=item.cert_issued_at)
+                   cert_not_after=item.cert_not_after, cert_issued_at=item.cert_issued_at,
+                   presented_serial=None if presented is None else presented[0],
+                   presented_not_after=None if presented is None else presented[1])
 
 
 def _landing_group(tenant: str, group_id: str) -> str:
@@ -322,14 +357,15 @@ def check_in(tenant: str, agent_id: str, obs: Observation,
     """
     now, interval = deps().clock.now(), heartbeat_interval(tenant)
     item = _find(tenant, agent_id)
-    _admit(item, credential)
+    _admit(item, credential, now)
     if item is None:
         assert isinstance(credential, Enrollment)
         enrolled = _enroll(tenant, agent_id, obs, credential, now, interval)
         if enrolled is not None:
-            return _result(enrolled[0], enrolled[1], interval)
+            return _result(enrolled[0], enrolled[1], interval, credential)
         item = _get_item(tenant, agent_id)  # a concurrent first message enrolled it
-    return _result(item, _update(item, obs, now, interval), interval)
+    _confirm_renewal(item, credential)
+    return _result(item, _update(item, obs, now, interval), interval, credential)
 
 
 # --- what other rooms call -----------------------------------------------------------------
@@ -362,17 +398,31 @@ def count_in_group(tenant: str, group_id: str) -> int:
     return int(AgentItem.by_group.count(group_key(tenant, group_id)))
 
 
-def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: datetime) -> None:
-    """Record the client certificate just issued to the agent (it replaces any earlier one)."""
+def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: datetime,
+                     presented: str | None = None) -> None:
+    """Record the client certificate just issued to the agent (it replaces any earlier one).
+
+    ``presented`` is the serial of the leaf the agent asked with (None: it used a token). That
+    leaf stays accepted, in the same write, until the agent shows the new one or it expires,
+    so an agent that never received the answer is not locked out. A leaf revoked since the
+    agent was admitted is never replaced (the write is refused).
+    """
     item = _get_item(tenant, agent_id)
     now = deps().clock.now()
+    kept = None if item.cert_revoked_at is not None else _presented(item, presented)
     updates = {"cert_serial": serial, "cert_not_after": not_after, "cert_issued_at": now,
-               "cert_revoked_at": None, "updated_at": now}
+               "cert_revoked_at": None, "updated_at": now,
+               "previous_serial": None if kept is None else kept[0],
+               "previous_not_after": None if kept is None else kept[1]}
     change = {"certificate": {"serial": serial, "notAfter": not_after.isoformat()}}
     event = _event(tenant, "agent.updated", agent_id,
                    {"groupId": item.group_id, "changed": change}, now)
-    if not _write(item, updates, event):
-        raise NotFound(f"no agent {agent_id!r}")
+    unrevoked = (AgentItem.cert_revoked_at.does_not_exist() if item.cert_revoked_at is None
+                 else None)
+    if not _write(item, updates, event, unrevoked):
+        if _find(tenant, agent_id) is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        raise InvalidToken("the agent's certificate was revoked")
 
 
 def revoke_certificate(tenant: str, agent_id: str) -> dict[str, Any]:
@@ -384,7 +434,8 @@ def revoke_certificate(tenant: str, agent_id: str) -> dict[str, Any]:
         now = deps().clock.now()
         event = _event(tenant, "agent.revoked", agent_id,
                        {"groupId": item.group_id, "serial": item.cert_serial}, now)
-        updates = {"cert_revoked_at": now, "updated_at": now}
+        updates = {"cert_revoked_at": now, "updated_at": now, "previous_serial": None,
+                   "previous_not_after": None}
         if not _write(item, updates, event, AgentItem.cert_serial == item.cert_serial):
             return revoke_certificate(tenant, agent_id)
     return view(item).to_wire()

@@ -137,6 +137,9 @@ class CaStore:
                                          "created; retry") from None
             return existing, False
         logger.info("created a certificate authority", extra={"tenant": tenant})
+        from chalicelib.certificates import truststore  # AWS: the agents' domain trusts it
+
+        truststore.publish_created(tenant, authority.cert_pem)
         return authority, True
 
     def _call(self, operation: str, *, paginate: bool = False, **kwargs: Any) -> Any:

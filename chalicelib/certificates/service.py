@@ -1,7 +1,8 @@
-"""Agent certificates: sign an agent's CSR with its tenant's CA, identify a client certificate,
-and revoke an agent's leaf.
+"""Agent certificates: sign an agent's CSR with its tenant's CA, issue a leaf with a key of
+Ampora's making, identify a client certificate, and revoke an agent's leaf.
 
-The OpAMP handler calls :func:`sign_csr` when an agent asks for a certificate and
+The OpAMP handler calls :func:`sign_csr` when an agent asks for a certificate,
+:func:`issue_with_key` when an agent's leaf is due for renewal and it sent no CSR, and
 :func:`identify` for each request that arrives over mutual TLS; it then checks the
 serial against the agent item, so revocation is checked on every request.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,12 +31,14 @@ _VERIFIED_MAX = 4096
 
 @dataclass(frozen=True)
 class Issued:
-    """A signed agent leaf, the CA certificate to trust it by, its serial and expiry."""
+    """A signed agent leaf, the CA certificate to trust it by, its serial and expiry, and the
+    leaf's private key when Ampora made it (the agent sent no CSR)."""
 
     cert_pem: bytes
     ca_pem: bytes
     serial: str
     not_after: datetime
+    private_key_pem: bytes | None = None
 
 
 def lifetime() -> timedelta:
@@ -48,10 +51,33 @@ def needs_renewal(not_after: datetime, now: datetime) -> bool:
     return pki.needs_renewal(not_after, now, lifetime())
 
 
-def sign_csr(tenant: str, agent_id: str, csr_pem: bytes) -> Issued:
-    """Sign an agent's CSR with its tenant's CA and record the serial and expiry on the agent."""
+def sign_csr(tenant: str, agent_id: str, csr_pem: bytes, *, presented: str | None = None
+             ) -> Issued:
+    """Sign an agent's CSR with its tenant's CA and record the serial and expiry on the agent.
+
+    ``presented`` is the serial of the client certificate the request came with, if any: it
+    stays accepted until the agent shows the new leaf (see ``agents.mark_certificate``).
+    """
     try:
         public_key = pki.load_csr_public_key(csr_pem)
+    except pki.CertificateError as exc:
+        raise BadRequest(str(exc)) from exc
+    return _issue(tenant, agent_id, public_key, presented=presented)
+
+
+def issue_with_key(tenant: str, agent_id: str, *, presented: str | None = None) -> Issued:
+    """A new leaf for the agent with a key Ampora generates (the agent sent no CSR).
+
+    The key is returned once, in :attr:`Issued.private_key_pem`, and kept nowhere.
+    """
+    key = pki.new_key()
+    issued = _issue(tenant, agent_id, key.public_key(), presented=presented)
+    return replace(issued, private_key_pem=pki.key_pem(key))
+
+
+def _issue(tenant: str, agent_id: str, public_key: Any, *, presented: str | None) -> Issued:
+    """Sign ``public_key`` into a leaf naming the agent; record its serial and expiry."""
+    try:
         authority = store().get_or_create(tenant)
         d = deps()
         spec = pki.agent_leaf_spec(
@@ -62,7 +88,8 @@ def sign_csr(tenant: str, agent_id: str, csr_pem: bytes) -> Issued:
         raise BadRequest(str(exc)) from exc
     issued = Issued(cert_pem=pki.cert_pem(cert), ca_pem=authority.cert_pem,
                     serial=pki.serial_hex(spec.serial), not_after=spec.not_after)
-    agents.mark_certificate(tenant, agent_id, serial=issued.serial, not_after=issued.not_after)
+    agents.mark_certificate(tenant, agent_id, serial=issued.serial, not_after=issued.not_after,
+                            presented=presented)
     return issued
 
 

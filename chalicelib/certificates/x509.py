@@ -78,7 +78,8 @@ def new_key() -> Any:
 
 
 def key_pem(key: Any) -> bytes:
-    """A private key as unencrypted PKCS#8 PEM (it goes only to Secrets Manager)."""
+    """A private key as unencrypted PKCS#8 PEM (a CA's goes only to Secrets Manager; a leaf
+    key Ampora made goes once to its agent)."""
     from cryptography.hazmat.primitives import serialization
 
     return bytes(key.private_bytes(serialization.Encoding.PEM,

@@ -63,6 +63,8 @@ class Settings:
     max_body_bytes: int = 1_048_576
     agent_cert_ttl_hours: int = 24
     bootstrap_token_max_ttl_seconds: int = 2_592_000
+    truststore_bucket: str = ""
+    agent_domain_name: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +93,8 @@ class Settings:
             agent_cert_ttl_hours=_int(env, "AMPORA_AGENT_CERT_TTL_HOURS", 24, 1, 720),
             bootstrap_token_max_ttl_seconds=_int(
                 env, "AMPORA_BOOTSTRAP_TOKEN_MAX_TTL_SECONDS", 2_592_000, 300, 31_536_000),
+            truststore_bucket=env.get("AMPORA_TRUSTSTORE_BUCKET", ""),
+            agent_domain_name=env.get("AMPORA_AGENT_DOMAIN_NAME", ""),
         )
 
     @classmethod

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.agents import service as agents
+from chalicelib.agents.capabilities import ACCEPTS_OPAMP_CONNECTION_SETTINGS, has
 from chalicelib.core.deps import deps
 from chalicelib.core.lazy import LazyModule
 from chalicelib.core.observability import logger
@@ -104,17 +105,37 @@ def _read(body: bytes) -> codec.Message | Answer:
     return message
 
 
-def _certificate_offer(tenant: str, agent_id: str, csr: bytes, interval: int
+def _offer(issued: Any, interval: int) -> codec.Offer:
+    return codec.Offer(heartbeat_interval_seconds=interval, cert_pem=issued.cert_pem,
+                       ca_pem=issued.ca_pem, private_key_pem=issued.private_key_pem or b"")
+
+
+def _certificate_offer(tenant: str, agent_id: str, csr: bytes, checked: agents.CheckIn
                        ) -> codec.Offer | str:
     """The offer of a freshly signed certificate, or why the CSR was refused."""
     try:
-        issued = _certificates.sign_csr(tenant, agent_id, csr)
+        issued = _certificates.sign_csr(tenant, agent_id, csr,
+                                        presented=checked.presented_serial)
     except AmporaError as exc:
         if exc.status >= 500 or exc.status in (401, 403):
             raise
         return exc.detail
-    return codec.Offer(heartbeat_interval_seconds=interval, cert_pem=issued.cert_pem,
-                       ca_pem=issued.ca_pem)
+    return _offer(issued, checked.interval)
+
+
+def _renewal_offer(tenant: str, agent_id: str, checked: agents.CheckIn) -> codec.Offer | None:
+    """A new certificate and key when the agent's leaf is due and it can take one.
+
+    Only for an agent that talks with its leaf and accepts OpAMP connection settings; costs
+    nothing (no I/O) when the leaf is not due.
+    """
+    not_after = checked.presented_not_after
+    if (not_after is None
+            or not has(checked.capabilities, ACCEPTS_OPAMP_CONNECTION_SETTINGS)
+            or not _certificates.needs_renewal(not_after, deps().clock.now())):
+        return None
+    issued = _certificates.issue_with_key(tenant, agent_id, presented=checked.presented_serial)
+    return _offer(issued, checked.interval)
 
 
 def _process(request: AgentRequest, message: codec.Message) -> Answer:
@@ -126,10 +147,12 @@ def _process(request: AgentRequest, message: codec.Message) -> Answer:
     if checked.offer_settings:
         offer = codec.Offer(heartbeat_interval_seconds=checked.interval)
     if message.csr is not None:
-        signed = _certificate_offer(tenant, agent_id, message.csr, checked.interval)
+        signed = _certificate_offer(tenant, agent_id, message.csr, checked)
         if isinstance(signed, str):
             return Answer(codec.answer_error(uid, f"certificate request refused: {signed}"))
         offer = signed
+    else:
+        offer = _renewal_offer(tenant, agent_id, checked) or offer
     return Answer(codec.answer(uid, full_state=checked.full_state, offer=offer))
 
 

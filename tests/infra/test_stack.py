@@ -8,6 +8,7 @@ so that ``pytest -n 2 --dist loadfile`` never packages the app twice at once.
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -305,9 +306,11 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 def _role_statements(synthesized: Synth) -> list[dict[str, Any]]:
     """The statements of every policy attached to the functions' role."""
-    roles = {str(f["Properties"]["Role"]) for f in _functions(synthesized).values()}
+    roles = {json.dumps(f["Properties"]["Role"]) for f in _functions(synthesized).values()}
     assert len(roles) == 1, roles
+    (role_id,) = json.loads(roles.pop())["Fn::GetAtt"][:1]  # not the custom resources' roles
     return [s for p in synthesized.of_type("AWS::IAM::Policy").values()
+            if f'"{role_id}"' in json.dumps(p["Properties"]["Roles"])
             for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
@@ -440,6 +443,50 @@ def test_without_domain_context_the_http_api_has_no_custom_domain(single: Synth,
     assert single.of_type("AWS::ApiGatewayV2::DomainName") == {}
     assert single.of_type("AWS::ApiGatewayV2::ApiMapping") == {}
     assert len(single.of_type("AWS::ApiGatewayV2::Api")) == 1
+
+
+def test_the_first_deploy_writes_a_truststore_only_if_there_is_none(
+        stack: Synth, opamp: tuple[str, str]) -> None:
+    (bucket_id,) = stack.of_type("AWS::S3::Bucket")
+    (seed_id, seed), = stack.of_type("Custom::AWS").items()
+    (domain,) = stack.of_type("AWS::ApiGatewayV2::DomainName").values()
+    create = json.dumps(seed["Properties"]["Create"])
+
+    assert '\\"action\\":\\"putObject\\"' in create
+    assert '\\"IfNoneMatch\\":\\"*\\"' in create
+    assert "PreconditionFailed" in create
+    assert "Update" not in seed["Properties"]  # later deploys leave the runtime's truststore be
+    assert {"Ref": bucket_id} in seed["Properties"]["Create"]["Fn::Join"][1]
+    assert seed_id in _as_list(domain["DependsOn"])
+
+
+def test_functions_know_the_truststore_and_the_agent_domain(stack: Synth) -> None:
+    (bucket_id,) = stack.of_type("AWS::S3::Bucket")
+
+    for function, env in _environments(stack).items():
+        assert env["AMPORA_TRUSTSTORE_BUCKET"] == {"Ref": bucket_id}, function
+        assert env["AMPORA_AGENT_DOMAIN_NAME"] == DOMAIN["agentDomainName"], function
+
+
+def test_without_a_domain_functions_are_not_told_of_one(single: Synth) -> None:
+    for env in _environments(single).values():
+        assert "AMPORA_TRUSTSTORE_BUCKET" in env
+        assert "AMPORA_AGENT_DOMAIN_NAME" not in env
+    assert not [s for s in _role_statements(single) if "apigateway:PATCH" in _actions(s)]
+
+
+def test_functions_may_rewrite_the_truststore_and_repoint_the_domain_only(stack: Synth) -> None:
+    (bucket_id,) = stack.of_type("AWS::S3::Bucket")
+    statements = _role_statements(stack)
+    (objects,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+    (patch,) = [s for s in statements if "apigateway:PATCH" in _actions(s)]
+
+    assert set(_actions(objects)) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    assert objects["Resource"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": [bucket_id, "Arn"]}, "/truststore.pem"]]}
+    assert _actions(patch) == ["apigateway:PATCH"]
+    arn = patch["Resource"]["Fn::Join"][1]
+    assert arn[-1] == f":apigateway:us-east-1::/domainnames/{DOMAIN['agentDomainName']}"
 
 
 @pytest.mark.parametrize("variant", ["stack", "single"])

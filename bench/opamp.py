@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HEARTBEATS = int(os.environ.get("BENCH_HEARTBEATS", "100"))
 AGENTS = int(os.environ.get("BENCH_AGENTS", "1000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+SIMULATE_TIMEOUT = float(os.environ.get("BENCH_SIMULATE_TIMEOUT", "1800"))
 READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 TENANT = "bench"
@@ -221,9 +222,10 @@ def enroll_fleet() -> dict[str, Any]:
             command = [*_ampora(), "simulate", "--agents", str(AGENTS), "--token",
                        created.json()["token"], "--url", f"{stack.url}/v1/opamp",
                        "--rounds", "1", "--concurrency", str(CONCURRENCY)]
+            print(f"enrolling {AGENTS} agents on {stack.url} ...", flush=True)
             started = time.perf_counter()
             done = subprocess.run(command, env=stack.env(), capture_output=True, text=True,
-                                  timeout=600, check=False)
+                                  timeout=SIMULATE_TIMEOUT, check=False)
             seconds = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"ampora simulate failed ({done.returncode}):\n"

@@ -86,12 +86,24 @@ def query_page(
     )
 
 
+_connection: Any = None
+
+
+def _shared_connection() -> Any:
+    """One pynamodb connection per process: a new one would rebuild its botocore client."""
+    global _connection
+    if _connection is None:
+        from pynamodb.connection import Connection
+
+        _connection = Connection(region=settings().region)
+    return _connection
+
+
 def transaction() -> Any:
     """A DynamoDB transaction (use as a context manager; it commits on exit)."""
-    from pynamodb.connection import Connection
     from pynamodb.transactions import TransactWrite
 
-    return TransactWrite(connection=Connection(region=settings().region))
+    return TransactWrite(connection=_shared_connection())
 
 
 def condition_failed(exc: Exception) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -363,11 +362,6 @@ def _audit(op: Operation, facts: _Facts, status: int, resource_id: str | None) -
     except Exception:  # noqa: BLE001 - a lost audit record is logged loudly, not hidden
         logger.exception("audit record could not be written", extra={"operation": op.name})
 
-
-@lru_cache(maxsize=1)
-def operations_by_route() -> dict[tuple[str, str], Operation]:
-    """Each operation keyed by (method, path template)."""
-    return {(op.method, op.path): op for op in OPERATIONS}
 
 
 _STATUS_SLUGS = {400: "bad-request", 403: "forbidden", 404: "not-found",

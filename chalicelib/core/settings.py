@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 #: Settings a deployment must set; infra asserts each one reaches every function.
@@ -97,10 +97,6 @@ class Settings:
             agent_domain_name=env.get("AMPORA_AGENT_DOMAIN_NAME", ""),
         )
 
-    @classmethod
-    def names(cls) -> list[str]:
-        """The field names, for documentation and tests."""
-        return [f.name for f in fields(cls)]
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ from chalicelib.agents.routes import bp as agent_routes
 from chalicelib.audit.routes import bp as audit_routes
 from chalicelib.bootstrap import bootstrap
 from chalicelib.certificates.routes import bp as certificate_routes
+from chalicelib.configurations.routes import bp as configuration_routes
 from chalicelib.core.http import problem_middleware
 from chalicelib.enrollment.routes import bp as enrollment_routes
 from chalicelib.groups.routes import bp as group_routes
@@ -25,6 +26,7 @@ app.register_blueprint(audit_routes)
 app.register_blueprint(agent_routes)
 app.register_blueprint(opamp_routes)
 app.register_blueprint(group_routes)
+app.register_blueprint(configuration_routes)
 app.register_blueprint(certificate_routes)
 app.register_blueprint(meta_routes)
 app.register_blueprint(planned_routes)

@@ -118,8 +118,38 @@ def _csr() -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
-def _enroll(mtls: bool) -> tuple[Any, dict[str, str], int]:
-    """One agent enrolled with a fresh bootstrap token (and, for mTLS, its certificate)."""
+def _configure_default_group() -> None:
+    """Put the tenant's default group on a published configuration version."""
+    from chalicelib.configurations import service as configurations
+    from chalicelib.configurations.schemas import ConfigurationCreate, VersionCreate
+    from chalicelib.core.access import Principal, Role
+    from chalicelib.groups import service as groups
+
+    admin = Principal(tenant=TENANT, subject="bench", role=Role.ADMIN)
+    created, _ = configurations.create(admin, ConfigurationCreate(
+        name="collector", content_type="application/yaml", file_name="collector.yaml"))
+    configurations.save_version(admin, created.id, VersionCreate(
+        content="receivers:\n  otlp: {}\n", message="bench"))
+    configurations.publish(admin, created.id, 1, None)
+    groups.set_desired_configuration(TENANT, "default", created.id, 1)
+
+
+def _applied(agent: Any, credentials: dict[str, str], reply: Any) -> None:
+    """The agent reports the configuration it was sent as applied."""
+    import app
+    from chalicelib.opamp.proto import opamp_pb2
+    from tests.support.opamp import post
+
+    status = opamp_pb2.RemoteConfigStatus(last_remote_config_hash=reply.config_hash,
+                                          status=opamp_pb2.RemoteConfigStatuses_APPLIED)
+    answer = post(app.app, agent.message(remote_config_status=status).SerializeToString(),
+                  **credentials)
+    assert answer.status == 200, answer.body
+
+
+def _enroll(mtls: bool, configured: bool) -> tuple[Any, dict[str, str], int]:
+    """One agent enrolled with a fresh bootstrap token (and, for mTLS, its certificate);
+    with ``configured``, its group is on a configuration, which it reports applied."""
     import app
     from tests.support.opamp import Agent, post
 
@@ -127,6 +157,8 @@ def _enroll(mtls: bool) -> tuple[Any, dict[str, str], int]:
     first = post(app.app, agent.full_state(), token=token).message
     interval = first.connection_settings.opamp.heartbeat_interval_seconds
     assert interval > 0 and not first.HasField("error_response"), first
+    if configured:
+        _applied(agent, {"token": token}, first.remote_config)
     if not mtls:
         return agent, {"token": token}, interval
     message = agent.message()
@@ -137,13 +169,17 @@ def _enroll(mtls: bool) -> tuple[Any, dict[str, str], int]:
     return agent, {"cert_pem": cert}, interval
 
 
-def _heartbeats(mtls: bool, fleet: int, clock: SteppedClock, calls: Calls) -> dict[str, Any]:
+def _heartbeats(mtls: bool, fleet: int, configured: bool, clock: SteppedClock,
+                calls: Calls) -> dict[str, Any]:
     """Enroll ``fleet`` agents of one tenant, warm up, then count HEARTBEATS rounds in which
     each agent heartbeats once and the clocks step by one interval."""
     import app
     from tests.support.opamp import post
 
-    enrolled = [_enroll(mtls) for _ in range(fleet)]
+    if configured:
+        _bootstrap_token()  # the tenant exists
+        _configure_default_group()
+    enrolled = [_enroll(mtls, configured) for _ in range(fleet)]
     interval = enrolled[0][2]
     for round_ in range(2 + HEARTBEATS):
         if round_ == 2:  # warm: caches filled, last-seen fresh
@@ -155,9 +191,12 @@ def _heartbeats(mtls: bool, fleet: int, clock: SteppedClock, calls: Calls) -> di
     return {"interval": interval, "heartbeats": HEARTBEATS * fleet, "seen": Counter(calls.seen)}
 
 
-#: (label, mTLS?, agents of one tenant heartbeating through one warm container)
-SCENARIOS = (("mTLS agent", True, 1), ("bootstrap-token agent", False, 1),
-             ("mTLS, 10 agents/tenant", True, 10), ("token, 10 agents/tenant", False, 10))
+#: (label, mTLS?, agents of one tenant and group heartbeating through one warm container,
+#: group on a configuration that its agents applied?)
+SCENARIOS = (("mTLS agent", True, 1, False), ("bootstrap-token agent", False, 1, False),
+             ("mTLS agent, configured", True, 1, True),
+             ("mTLS, 10 agents, configured", True, 10, True),
+             ("token, 10 agents, configured", False, 10, True))
 
 
 def heartbeat_costs() -> dict[str, dict[str, Any]]:
@@ -169,24 +208,25 @@ def heartbeat_costs() -> dict[str, dict[str, Any]]:
     from chalicelib.agents import service as agents
     from chalicelib.bootstrap import all_models, bootstrap
     from chalicelib.certificates import service as certificates
+    from chalicelib.configurations import delivery
     from chalicelib.core.db import create_tables
-    from chalicelib.enrollment import service as enrollment
+    from chalicelib.groups import desired
     from chalicelib.groups import service as groups
     from chalicelib.tenants import service as tenants
 
     results: dict[str, dict[str, Any]] = {}
     calls = Calls()
     calls.install()
-    for name, mtls, fleet in SCENARIOS:
+    for name, mtls, fleet, configured in SCENARIOS:
         with mock_aws():
             create_tables(all_models())
-            for forget in (tenants.forget_known, groups.forget_known,
-                           enrollment.forget_admissions, agents.forget_cached,
-                           certificates.forget_cached):
+            for forget in (tenants.forget_known, groups.forget_known, agents.forget_cached,
+                           certificates.forget_cached, desired.forget,
+                           delivery.forget_deliveries):
                 forget()
             clock = SteppedClock()
             bootstrap(clock=clock, monotonic=clock.monotonic)
-            results[name] = _heartbeats(mtls, fleet, clock, calls)
+            results[name] = _heartbeats(mtls, fleet, configured, clock, calls)
     bootstrap()
     return results
 

@@ -22,6 +22,7 @@ AGENT_CAPABILITIES: tuple[tuple[int, str], ...] = (
     (0x00008000, "ReportsConnectionSettingsStatus"),
 )
 
+ACCEPTS_REMOTE_CONFIG = 0x00000002
 ACCEPTS_OPAMP_CONNECTION_SETTINGS = 0x00000100
 
 

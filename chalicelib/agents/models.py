@@ -52,6 +52,10 @@ class AgentItem(Model):
     labels = MapAttribute[str, str](default=dict)
     enrolled_at = UTCDateTimeAttribute()
     enrolled_by = UnicodeAttribute(null=True)
+    #: The enrolling token's expiry, and when it was revoked: so a steady heartbeat with that
+    #: token reads only this item.
+    token_expires_at = UTCDateTimeAttribute(null=True)
+    token_revoked_at = UTCDateTimeAttribute(null=True)
     identifying = JSONAttribute(null=True)
     non_identifying = JSONAttribute(null=True)
     description_hash = UnicodeAttribute(null=True)
@@ -78,5 +82,13 @@ class AgentItem(Model):
     #: one (or the old one expires), so an agent whose renewal answer was lost is not locked out.
     previous_serial = UnicodeAttribute(null=True)
     previous_not_after = UTCDateTimeAttribute(null=True)
+    #: Where the agent stands with its group's configuration (see agents/remote_config.py).
+    desired_configuration_id = UnicodeAttribute(null=True)
+    desired_version = NumberAttribute(null=True)
+    applied_version = NumberAttribute(null=True)
+    config_status = UnicodeAttribute(null=True)
+    config_error = UnicodeAttribute(null=True)
+    config_baseline = UnicodeAttribute(null=True)
+    drifted = BooleanAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     by_group = ByGroup()

@@ -8,13 +8,15 @@ worth a write at all. A plain heartbeat normally changes nothing and writes noth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.agents import presence
 from chalicelib.agents.attributes import derive, digest
-from chalicelib.agents.capabilities import capability_names
+from chalicelib.agents.capabilities import ACCEPTS_REMOTE_CONFIG, capability_names, has
+from chalicelib.agents.remote_config import Desired, Standing, assess
 
 #: Health fields that identify a health state (times are left out: they move on every report).
 _HEALTH_KEYS = ("healthy", "status", "lastError", "components")
@@ -36,11 +38,23 @@ class Observation:
 
 @dataclass(frozen=True)
 class Enrollment:
-    """A bootstrap-token credential: where a new agent lands."""
+    """A checked bootstrap-token credential: where a new agent lands, and until when the
+    token admits it (``None``: the token's expiry is not known here)."""
 
     token_id: str
     group_id: str
     labels: dict[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BootstrapToken:
+    """A bootstrap-token credential not checked yet: the id of the token presented, and the
+    full check (it reads the token and may take one of its uses), needed only when the agent's
+    own item cannot vouch for the token."""
+
+    token_id: str
+    redeem: Callable[[], Enrollment]
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,8 @@ class Snapshot:
     last_seen_at: datetime | None = None
     disconnected: bool = False
     offered_interval: int | None = None
+    remote_config_status: dict[str, Any] | None = None
+    configuration: Standing = field(default_factory=Standing)
 
 
 @dataclass
@@ -74,6 +90,10 @@ class Plan:
     event: str | None = None
     full_state: bool = False
     offer_settings: bool = False
+    #: Events about the agent's configuration (applied, failed, drifted), besides ``event``.
+    config_events: list[str] = field(default_factory=list)
+    #: Whether the desired configuration must be sent in the answer.
+    send_config: bool = False
 
     @property
     def writes(self) -> bool:
@@ -130,6 +150,19 @@ def _configs(plan: Plan, snap: Snapshot, obs: Observation) -> None:
         plan.changed["remoteConfigStatus"] = remote
 
 
+def _configuration(plan: Plan, snap: Snapshot, obs: Observation,
+                   desired: Desired | None) -> None:
+    report = (obs.remote_config_status if obs.remote_config_status is not None
+              else snap.remote_config_status)
+    outcome = assess(snap.configuration, desired, report,
+                     obs.effective_config_hash or snap.effective_config_hash,
+                     effective_reported=obs.effective_config_hash is not None,
+                     accepts_remote_config=has(obs.capabilities, ACCEPTS_REMOTE_CONFIG))
+    plan.updates.update(outcome.updates)
+    plan.changed.update(outcome.changed)
+    plan.config_events, plan.send_config = outcome.events, outcome.send
+
+
 def _connection(plan: Plan, snap: Snapshot, obs: Observation, now: datetime) -> None:
     if obs.disconnect and not snap.disconnected:
         plan.updates["disconnected_at"] = now
@@ -145,11 +178,14 @@ def _event(plan: Plan) -> str | None:
     return "agent.updated" if plan.changed else None
 
 
-def plan(snap: Snapshot, obs: Observation, now: datetime, interval: int) -> Plan:
-    """Decide what ``obs`` changes in ``snap`` and how to answer the agent."""
+def plan(snap: Snapshot, obs: Observation, now: datetime, interval: int,
+         desired: Desired | None = None) -> Plan:
+    """Decide what ``obs`` changes in ``snap`` and how to answer the agent, whose group
+    wants it to run ``desired``."""
     result = Plan()
     for step in (_description, _capabilities, _health, _configs):
         step(result, snap, obs)
+    _configuration(result, snap, obs, desired)
     _connection(result, snap, obs, now)
     result.event = _event(result)
     missed = presence.missed_messages(snap.sequence_num, snap.last_seen_at, obs.sequence_num,

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from chalicelib.agents import labels as label_selectors
+from chalicelib.core import selectors as label_selectors
 from chalicelib.core.schema import Schema
 
 Status = Literal["online", "offline", "revoked"]
+ConfigStatus = Literal["pending", "applying", "applied", "failed"]
 
 
 class AgentQuery(Schema):
@@ -27,6 +28,11 @@ class AgentQuery(Schema):
     version: str | None = Field(default=None, max_length=100,
                                 description="Agent version: the service.version attribute.")
     health: Literal["healthy", "unhealthy"] | None = None
+    config_status: ConfigStatus | None = Field(
+        default=None, description="Where the agent stands with its group's configuration.")
+    drifted: bool | None = Field(
+        default=None, description="Whether its effective config changed since it applied "
+                                  "the desired one.")
 
     @field_validator("labels")
     @classmethod
@@ -77,6 +83,20 @@ class Certificate(Schema):
     revoked_at: datetime | None
 
 
+class Configuration(Schema):
+    """Where the agent stands with the configuration version its group wants it to run."""
+
+    configuration_id: str
+    version: int = Field(description="The desired version.")
+    applied_version: int | None = Field(
+        description="The version of this configuration the agent last applied.")
+    status: ConfigStatus = Field(
+        description="pending: sent, not acknowledged; applying; applied; failed (see error).")
+    error: str | None = Field(description="The agent's message when it failed to apply.")
+    drifted: bool = Field(description="Its effective config changed after it applied the "
+                                      "desired version.")
+
+
 class Agent(Schema):
     """An agent as an operator sees it."""
 
@@ -98,4 +118,5 @@ class Agent(Schema):
     health: Health | None
     effective_config_hash: str | None
     remote_config_status: RemoteConfigStatus | None
+    configuration: Configuration | None
     certificate: Certificate | None

@@ -14,11 +14,11 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.agents import labels as label_selectors
 from chalicelib.agents import presence
 from chalicelib.agents.capabilities import capability_names
 from chalicelib.agents.models import AgentItem, group_key
 from chalicelib.agents.observation import (
+    BootstrapToken,
     ClientCertificate,
     Enrollment,
     Observation,
@@ -26,24 +26,31 @@ from chalicelib.agents.observation import (
     Snapshot,
     plan,
 )
+from chalicelib.agents.remote_config import Desired, Standing, files_hash
 from chalicelib.agents.schemas import Agent, AgentQuery
-from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.db import condition_failed, label_conditions, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
 from chalicelib.core.lazy import LazyModule
+from chalicelib.core.observability import logger
 from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import Conflict, InvalidToken, NotFound
 
-__all__ = ["CheckIn", "ClientCertificate", "Enrollment", "Observation", "check_in",
-           "count_in_group", "get", "heartbeat_interval", "list_agents", "mark_certificate",
-           "move", "revoke_certificate"]
+__all__ = ["BootstrapToken", "CheckIn", "ClientCertificate", "Enrollment", "Observation",
+           "check_in", "count_in_group", "get", "heartbeat_interval", "list_agents",
+           "mark_certificate", "move", "revoke_certificate", "token_revoked"]
 
+_configurations = LazyModule("chalicelib.configurations.delivery")
+_desired = LazyModule("chalicelib.groups.desired")
+_enrollment = LazyModule("chalicelib.enrollment.service")
 _groups = LazyModule("chalicelib.groups.service")
 _tenants = LazyModule("chalicelib.tenants.service")
 
 DEFAULT_GROUP = "default"
-#: How long a container trusts its copy of a tenant's heartbeat interval.
-INTERVAL_CACHE_SECONDS = 60.0
+#: How long a container trusts its copy of a tenant's heartbeat interval: a changed interval
+#: reaches agents within this time, and a warm container reads the tenant's settings at most
+#: this often, whatever the number of its agents.
+INTERVAL_CACHE_SECONDS = 300.0
 _intervals: dict[str, tuple[float, int]] = {}
 
 
@@ -101,6 +108,17 @@ def _description(item: AgentItem) -> dict[str, Any] | None:
             "non_identifying_attributes": item.non_identifying or {}}
 
 
+def _configuration(item: AgentItem) -> dict[str, Any] | None:
+    if item.desired_configuration_id is None or item.config_status is None:
+        return None
+    applied = item.applied_version
+    return {"configuration_id": item.desired_configuration_id,
+            "version": int(item.desired_version or 0),
+            "applied_version": None if applied is None else int(applied),
+            "status": item.config_status, "error": item.config_error,
+            "drifted": bool(item.drifted)}
+
+
 def _view(item: AgentItem, now: datetime, interval: int) -> Agent:
     online = presence.is_online(item.last_seen_at, item.disconnected_at is not None, now,
                                 interval)
@@ -114,7 +132,8 @@ def _view(item: AgentItem, now: datetime, interval: int) -> Agent:
         "enrolled_by_token": item.enrolled_by, "description": _description(item),
         "capabilities": capability_names(int(item.capabilities or 0)), "health": item.health,
         "effective_config_hash": item.effective_config_hash,
-        "remote_config_status": item.remote_config_status, "certificate": _certificate(item),
+        "remote_config_status": item.remote_config_status,
+        "configuration": _configuration(item), "certificate": _certificate(item),
     })
 
 
@@ -129,19 +148,6 @@ def get(tenant: str, agent_id: str) -> Agent:
 
 
 # --- listing --------------------------------------------------------------------------------
-
-def _label_condition(requirement: label_selectors.Requirement) -> Any:
-    path: Any = AgentItem.labels[requirement.key]
-    values = requirement.values
-    return {
-        "=": lambda: path == values[0],
-        "!=": lambda: path.does_not_exist() | (path != values[0]),
-        "exists": path.exists,
-        "!exists": path.does_not_exist,
-        "in": lambda: path.is_in(*values),
-        "notin": lambda: path.does_not_exist() | ~path.is_in(*values),
-    }[requirement.op]()
-
 
 def _status_condition(status: str, cutoff: datetime) -> Any:
     revoked = AgentItem.cert_revoked_at.exists()
@@ -161,7 +167,7 @@ def _conditions(tenant: str, query: AgentQuery, now: datetime) -> list[Any]:
         cutoff = now - presence.online_window(heartbeat_interval(tenant))
         found.append(_status_condition(query.status, cutoff))
     if query.labels:
-        found += [_label_condition(r) for r in label_selectors.parse(query.labels)]
+        found += label_conditions(AgentItem.labels, query.labels)
     if query.name is not None:
         found.append(AgentItem.host_name.startswith(query.name)
                      | AgentItem.agent_type.startswith(query.name))
@@ -171,6 +177,11 @@ def _conditions(tenant: str, query: AgentQuery, now: datetime) -> list[Any]:
         found.append(AgentItem.agent_version == query.version)
     if query.health is not None:
         found.append(AgentItem.healthy == (query.health == "healthy"))
+    if query.config_status is not None:
+        found.append(AgentItem.config_status == query.config_status)
+    if query.drifted is not None:
+        found.append(AgentItem.drifted == True if query.drifted  # noqa: E712 - a condition
+                     else AgentItem.drifted.does_not_exist() | (AgentItem.drifted == False))  # noqa: E712
     return found
 
 
@@ -200,17 +211,18 @@ def _actions(updates: dict[str, Any]) -> list[Any]:
             for name, value in updates.items()]
 
 
-def _write(item: AgentItem, updates: dict[str, Any], event: Any | None,
+def _write(item: AgentItem, updates: dict[str, Any], events: list[Any],
            condition: Any = None) -> bool:
-    """Apply ``updates`` (with ``event``, atomically); False if ``condition`` failed."""
+    """Apply ``updates`` (with ``events``, atomically); False if ``condition`` failed."""
     guard = AgentItem.id.exists() if condition is None else AgentItem.id.exists() & condition
     try:
-        if event is None:
+        if not events:
             item.update(actions=_actions(updates), condition=guard)
         else:
             with transaction() as tx:
                 tx.update(item, actions=_actions(updates), condition=guard)
-                tx.save(event)
+                for event in events:
+                    tx.save(event)
     except (UpdateError, TransactWriteError) as exc:
         if not condition_failed(exc):
             raise
@@ -218,6 +230,37 @@ def _write(item: AgentItem, updates: dict[str, Any], event: Any | None,
     for name, value in updates.items():
         setattr(item, name, value)
     return True
+
+
+# --- the configuration the agent's group wants ------------------------------------------------
+
+#: What an agent's group wants it to run: the desired version and the content to send.
+Target = tuple[Desired, Any] | None
+
+
+def _target(tenant: str, group_id: str) -> Target:
+    """The group's desired configuration version and its content (both cached per container)."""
+    wanted = _desired.desired_configuration(tenant, group_id)
+    if wanted is None:
+        return None
+    try:
+        content = _configurations.delivery(tenant, *wanted)
+    except (NotFound, Conflict):
+        logger.warning("group %s wants a configuration version it cannot be given", group_id)
+        return None
+    files = {content.file_name: (content.content_type, content.body)}
+    return Desired(configuration_id=wanted[0], version=wanted[1],
+                   config_hash=content.config_hash.hex(), files_hash=files_hash(files)), content
+
+
+def _wanted(target: Target) -> Desired | None:
+    return None if target is None else target[0]
+
+
+def _config_events(item: AgentItem, outcome: Plan, now: datetime) -> list[Any]:
+    """The events of a change in the agent's configuration standing."""
+    data = {"groupId": item.group_id, **outcome.changed.get("configuration", {})}
+    return [_event(item.tenant, kind, item.id, data, now) for kind in outcome.config_events]
 
 
 # --- check-ins (the OpAMP endpoint) --------------------------------------------------------
@@ -237,6 +280,8 @@ class CheckIn:
     #: The serial and expiry of the client certificate this message came with (None: a token).
     presented_serial: str | None = None
     presented_not_after: datetime | None = None
+    #: The configuration to send (a ``configurations.delivery.Delivery``), if it must be sent.
+    remote_config: Any = None
 
 
 def _snapshot(item: AgentItem) -> Snapshot:
@@ -249,6 +294,12 @@ def _snapshot(item: AgentItem) -> Snapshot:
         remote_config_hash=item.remote_config_hash, sequence_num=number(item.sequence_num),
         last_seen_at=item.last_seen_at, disconnected=item.disconnected_at is not None,
         offered_interval=number(item.offered_interval),
+        remote_config_status=item.remote_config_status,
+        configuration=Standing(
+            configuration_id=item.desired_configuration_id, version=number(item.desired_version),
+            status=item.config_status, error=item.config_error,
+            applied_version=number(item.applied_version), baseline=item.config_baseline,
+            drifted=item.drifted),
     )
 
 
@@ -275,7 +326,7 @@ def _confirm_renewal(item: AgentItem, credential: Enrollment | ClientCertificate
     """The agent shows its new leaf: the previous one is no longer accepted (one write, once)."""
     if (isinstance(credential, ClientCertificate) and item.previous_serial is not None
             and credential.serial == item.cert_serial):
-        _write(item, {"previous_serial": None, "previous_not_after": None}, None,
+        _write(item, {"previous_serial": None, "previous_not_after": None}, [],
                AgentItem.cert_serial == credential.serial)
 
 
@@ -291,10 +342,12 @@ def _presented(item: AgentItem, serial: str | None) -> tuple[str, datetime | Non
 
 
 def _result(item: AgentItem, outcome: Plan, interval: int,
-            credential: Enrollment | ClientCertificate) -> CheckIn:
+            credential: Enrollment | ClientCertificate, target: Target) -> CheckIn:
     serial = credential.serial if isinstance(credential, ClientCertificate) else None
     presented = _presented(item, serial)
+    sent = target[1] if target is not None and outcome.send_config else None
     return CheckIn(agent_id=item.id, interval=interval, full_state=outcome.full_state,
+                   remote_config=sent,
                    offer_settings=outcome.offer_settings,
                    capabilities=int(item.capabilities or 0), cert_serial=item.cert_serial,
                    cert_not_after=item.cert_not_after, cert_issued_at=item.cert_issued_at,
@@ -313,59 +366,103 @@ def _landing_group(tenant: str, group_id: str) -> str:
 
 
 def _enroll(tenant: str, agent_id: str, obs: Observation, grant: Enrollment, now: datetime,
-            interval: int) -> tuple[AgentItem, Plan] | None:
+            interval: int) -> tuple[AgentItem, Plan, Target] | None:
     group = _landing_group(tenant, grant.group_id)
+    target = _target(tenant, group)
     item = AgentItem(tenant=tenant, id=agent_id, group_id=group,
                      group_key=group_key(tenant, group), labels=dict(grant.labels),
-                     enrolled_at=now, enrolled_by=grant.token_id, updated_at=now)
-    outcome = plan(Snapshot(), obs, now, interval)
+                     enrolled_at=now, enrolled_by=grant.token_id,
+                     token_expires_at=grant.expires_at, updated_at=now)
+    outcome = plan(Snapshot(), obs, now, interval, _wanted(target))
     for name, value in outcome.updates.items():
         setattr(item, name, value)
     data = {"groupId": group, "tokenId": grant.token_id, "labels": dict(grant.labels),
             "changed": outcome.changed}
+    events = [_event(tenant, "agent.enrolled", agent_id, data, now),
+              *_config_events(item, outcome, now)]
     try:
         with transaction() as tx:
             tx.save(item, condition=AgentItem.id.does_not_exist())
-            tx.save(_event(tenant, "agent.enrolled", agent_id, data, now))
+            for event in events:
+                tx.save(event)
     except TransactWriteError as exc:
         if not condition_failed(exc):
             raise
         return None
-    return item, outcome
+    return item, outcome, target
 
 
-def _update(item: AgentItem, obs: Observation, now: datetime, interval: int) -> Plan:
-    outcome = plan(_snapshot(item), obs, now, interval)
+def _update(item: AgentItem, obs: Observation, now: datetime, interval: int,
+            target: Target) -> Plan:
+    outcome = plan(_snapshot(item), obs, now, interval, _wanted(target))
     if not outcome.writes:
         return outcome
-    event = None
+    events = _config_events(item, outcome, now)
     if outcome.event is not None:
         outcome.updates["updated_at"] = now
         data = {"groupId": item.group_id, "changed": outcome.changed}
-        event = _event(item.tenant, outcome.event, item.id, data, now)
-    _write(item, outcome.updates, event)
+        events.insert(0, _event(item.tenant, outcome.event, item.id, data, now))
+    _write(item, outcome.updates, events)
     return outcome
 
 
+def _vouches(item: AgentItem | None, token_id: str, now: datetime) -> bool:
+    """Whether the agent's own item admits the token, with no token read: the token enrolled
+    the agent and, as far as the item knows (revocations are written onto it), still holds."""
+    if item is None or item.enrolled_by != token_id or item.token_expires_at is None:
+        return False
+    if item.token_revoked_at is not None:
+        raise InvalidToken("the bootstrap token is revoked")
+    if now >= item.token_expires_at:
+        raise InvalidToken("the bootstrap token is expired")
+    return True
+
+
+def _token_grant(item: AgentItem | None, token: BootstrapToken, now: datetime) -> Enrollment:
+    if _vouches(item, token.token_id, now):
+        assert item is not None
+        return Enrollment(token_id=token.token_id, group_id=item.group_id,
+                          expires_at=item.token_expires_at)
+    return token.redeem()
+
+
+def _still_admitted(item: AgentItem, grant: Enrollment, now: datetime) -> None:
+    """After enrolling with a token: refuse if it was revoked meanwhile.
+
+    A revocation marks the agents that exist when it runs; an agent created after the
+    token's check but before the revocation is caught here, since its item now exists.
+    """
+    if _enrollment.is_live(item.tenant, grant.token_id):
+        return
+    _write(item, {"token_revoked_at": now}, [])
+    raise InvalidToken("the bootstrap token is revoked")
+
+
 def check_in(tenant: str, agent_id: str, obs: Observation,
-             credential: Enrollment | ClientCertificate) -> CheckIn:
+             credential: BootstrapToken | Enrollment | ClientCertificate) -> CheckIn:
     """Record what one OpAMP message says; enroll the agent on its first message.
 
-    ``credential`` has already been verified (a redeemed bootstrap token, or a
-    client certificate Ampora issued); here it is checked against the agent: a
-    certificate must be the agent's current, unrevoked one.
+    A client certificate has already been verified, and is checked here against the agent
+    (it must be the agent's current, unrevoked leaf). A bootstrap token is admitted by the
+    agent's item when that token enrolled it (a steady heartbeat reads nothing else); other
+    agents go through the token's full check, which may take one of its uses.
     """
     now, interval = deps().clock.now(), heartbeat_interval(tenant)
     item = _find(tenant, agent_id)
-    _admit(item, credential, now)
+    checked = (_token_grant(item, credential, now) if isinstance(credential, BootstrapToken)
+               else credential)
+    _admit(item, checked, now)
     if item is None:
-        assert isinstance(credential, Enrollment)
-        enrolled = _enroll(tenant, agent_id, obs, credential, now, interval)
+        assert isinstance(checked, Enrollment)
+        enrolled = _enroll(tenant, agent_id, obs, checked, now, interval)
         if enrolled is not None:
-            return _result(enrolled[0], enrolled[1], interval, credential)
+            if isinstance(credential, BootstrapToken):
+                _still_admitted(enrolled[0], checked, now)
+            return _result(*enrolled[:2], interval, checked, enrolled[2])
         item = _get_item(tenant, agent_id)  # a concurrent first message enrolled it
-    _confirm_renewal(item, credential)
-    return _result(item, _update(item, obs, now, interval), interval, credential)
+    _confirm_renewal(item, checked)
+    target = _target(tenant, item.group_id)
+    return _result(item, _update(item, obs, now, interval, target), interval, checked, target)
 
 
 # --- what other rooms call -----------------------------------------------------------------
@@ -388,7 +485,7 @@ def move(tenant: str, agent_id: str, group_id: str) -> dict[str, Any]:
                        {"groupId": group_id, "changed": change}, now)
         updates = {"group_id": group_id, "group_key": group_key(tenant, group_id),
                    "updated_at": now}
-        if not _write(item, updates, event):
+        if not _write(item, updates, [event]):
             raise NotFound(f"no agent {agent_id!r}")
     return view(item).to_wire()
 
@@ -419,7 +516,7 @@ def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: date
                    {"groupId": item.group_id, "changed": change}, now)
     unrevoked = (AgentItem.cert_revoked_at.does_not_exist() if item.cert_revoked_at is None
                  else None)
-    if not _write(item, updates, event, unrevoked):
+    if not _write(item, updates, [event], unrevoked):
         if _find(tenant, agent_id) is None:
             raise NotFound(f"no agent {agent_id!r}")
         raise InvalidToken("the agent's certificate was revoked")
@@ -436,6 +533,18 @@ def revoke_certificate(tenant: str, agent_id: str) -> dict[str, Any]:
                        {"groupId": item.group_id, "serial": item.cert_serial}, now)
         updates = {"cert_revoked_at": now, "updated_at": now, "previous_serial": None,
                    "previous_not_after": None}
-        if not _write(item, updates, event, AgentItem.cert_serial == item.cert_serial):
+        if not _write(item, updates, [event], AgentItem.cert_serial == item.cert_serial):
             return revoke_certificate(tenant, agent_id)
     return view(item).to_wire()
+
+
+def token_revoked(tenant: str, agent_id: str, token_id: str, at: datetime) -> None:
+    """Record on an agent enrolled by ``token_id`` that the token was revoked: the agent's
+    next request with that token is refused (its certificate, if any, still admits it)."""
+    try:
+        AgentItem(tenant=tenant, id=agent_id).update(
+            actions=[AgentItem.token_revoked_at.set(at)],
+            condition=AgentItem.id.exists() & (AgentItem.enrolled_by == token_id))
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pynamodb.models import Model
 
+from chalicelib.core import selectors
 from chalicelib.core.paging import MAX_LIMIT, Page, PageRequest, take_page
 from chalicelib.core.settings import settings
 
@@ -135,3 +136,22 @@ def get_or_not_found(model: Any, tenant: str, item_id: str, what: str) -> Any:
         return model.get(tenant, item_id, consistent_read=True)
     except model.DoesNotExist as exc:
         raise NotFound(f"no {what} {item_id!r}") from exc
+
+
+def _requirement(labels: Any, requirement: selectors.Requirement) -> Any:
+    path = labels[requirement.key]
+    values = requirement.values
+    return {
+        "=": lambda: path == values[0],
+        "!=": lambda: path.does_not_exist() | (path != values[0]),
+        "exists": path.exists,
+        "!exists": path.does_not_exist,
+        "in": lambda: path.is_in(*values),
+        "notin": lambda: path.does_not_exist() | ~path.is_in(*values),
+    }[requirement.op]()
+
+
+def label_conditions(labels: Any, selector: str | None) -> list[Any]:
+    """The filter conditions of a label selector (``env=prod,tier!=edge``) over a model's map
+    attribute ``labels``: one per requirement, all of which must hold."""
+    return [_requirement(labels, r) for r in selectors.parse(selector or "")]

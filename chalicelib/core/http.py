@@ -70,6 +70,8 @@ class Operation:
     tag: str = ""
     #: Extra headers of the success response: (name, description) pairs.
     response_headers: tuple[tuple[str, str], ...] = ()
+    #: Media types the success response may take besides JSON, chosen by ``Accept``.
+    media_types: tuple[str, ...] = ()
 
     @property
     def body(self) -> type[Schema] | None:
@@ -98,6 +100,8 @@ class Operation:
             implied += ["invalid-paging", "invalid-cursor"]
         if self.etag and self.mutating:
             implied += ["bad-request", "precondition-failed", "precondition-required"]
+        if self.media_types:
+            implied.append("not-acceptable")
         return tuple(dict.fromkeys([*implied, *self.problems]))
 
 
@@ -119,6 +123,8 @@ class Call:
     source_ip: str = ""
     path: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    #: The media type the caller accepts for the success response (see ``media_types``).
+    media_type: str = "application/json"
 
     @property
     def tenant(self) -> str:
@@ -135,6 +141,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     revision: str | None = None
     resource_id: str | None = None
+    #: A media type other than JSON: ``body`` is then sent as is (text).
+    media_type: str | None = None
 
 
 def operation(
@@ -225,7 +233,8 @@ def _prepare(op: Operation, request: Any, params: dict[str, str], facts: _Facts)
     call = Call(principal=principal, params=params, query=query, page=page,
                 body=_parse_body(op, request), request_id=facts.request_id,
                 source_ip=facts.source_ip, path=facts.path,
-                headers=dict(request.headers))
+                headers=dict(request.headers),
+                media_type=negotiate(op, request.headers.get("accept")))
     if op.etag and op.mutating:
         call.if_match = _if_match(op, request, principal)
     return call
@@ -239,6 +248,51 @@ def _if_match(op: Operation, request: Any, principal: Principal) -> IfMatch | No
             f"this tenant requires If-Match on {op.method} {op.path}; GET the resource for its ETag"
         )
     return if_match
+
+
+def _accepted(header: str) -> list[tuple[str, float]]:
+    """The media ranges of an ``Accept`` header with their weights (RFC 9110 12.5.1)."""
+    ranges = []
+    for part in header.split(","):
+        media_range, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if media_range:
+            ranges.append((media_range.lower(), weight))
+    return ranges
+
+
+def _weight(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    """The weight ``ranges`` give ``media_type``: the most specific matching range wins."""
+    kind = media_type.split("/")[0]
+    for candidate in (media_type, f"{kind}/*", "*/*"):
+        weights = [weight for media_range, weight in ranges if media_range == candidate]
+        if weights:
+            return max(weights)
+    return 0.0
+
+
+def negotiate(op: Operation, accept: str | None) -> str:
+    """The media type to answer ``op`` with: JSON unless ``Accept`` prefers another it offers.
+
+    Only an operation that declares ``media_types`` negotiates; it answers 406 when
+    ``Accept`` admits none of them (nor JSON).
+    """
+    if not op.media_types or not accept or not accept.strip():
+        return JSON
+    ranges = _accepted(accept)
+    offered = (JSON, *op.media_types)
+    weights = {media_type: _weight(media_type, ranges) for media_type in offered}
+    best = max(offered, key=lambda media_type: weights[media_type])
+    if weights[best] <= 0:
+        raise AmporaError(f"this endpoint answers {', '.join(offered)}", slug="not-acceptable")
+    return best
 
 
 def _parse_query(op: Operation, request: Any) -> tuple[Any, PageRequest | None]:
@@ -301,8 +355,13 @@ def _render(op: Operation, call: Call, reply: Reply) -> Response:
     if reply.revision is not None:
         headers["ETag"] = etag(reply.revision)
     status = reply.status or op.status
+    if op.media_types:
+        headers["Vary"] = "Accept"
     if body is None and status == 204:
         return Response(body="", status_code=status, headers=headers)
+    if reply.media_type is not None and reply.media_type != JSON:
+        headers["Content-Type"] = reply.media_type
+        return Response(body=body, status_code=status, headers=headers)
     headers.setdefault("Content-Type", JSON)
     return Response(body=json.dumps(_wire(body), separators=(",", ":")), status_code=status,
                     headers=headers)

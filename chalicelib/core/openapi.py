@@ -288,6 +288,8 @@ def _success(op: Operation, refs: Refs) -> dict[str, Any]:
         response["headers"] = headers
     if op.status != 204:
         response["content"] = {JSON: {"schema": _success_schema(op, refs)}}
+        response["content"].update({media_type: {"schema": {"type": "string"}}
+                                    for media_type in op.media_types})
     return {str(op.status): response}
 
 
@@ -306,6 +308,8 @@ def _success_headers(op: Operation) -> dict[str, Any]:
     headers: dict[str, Any] = {name: _header(text) for name, text in op.response_headers}
     if op.etag:
         headers["ETag"] = _header("The strong ETag of the resource; send it back as If-Match.")
+    if op.media_types:
+        headers["Vary"] = _header("`Accept`: the representation follows the Accept header.")
     if op.paged:
         headers["X-Total-Count"] = _header("How many items match, across all pages.",
                                            {"type": "integer", "minimum": 0})

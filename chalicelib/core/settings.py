@@ -17,6 +17,12 @@ REQUIRED = (
 )
 
 
+#: The largest configuration content a deployment may allow (360 KiB). A version's content is
+#: one DynamoDB item, and an item holds at most 400 KB with its key and attribute names; the
+#: rest stays well clear of that limit.
+CONFIGURATION_BYTES_CAP = 368_640
+
+
 class SettingsError(ValueError):
     """A setting is present but not usable (wrong type or out of range)."""
 
@@ -61,6 +67,7 @@ class Settings:
     tracing: bool = False
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    max_configuration_bytes: int = 262_144
     agent_cert_ttl_hours: int = 24
     bootstrap_token_max_ttl_seconds: int = 2_592_000
     truststore_bucket: str = ""
@@ -90,6 +97,8 @@ class Settings:
             tracing=_bool(env, "AMPORA_TRACING"),
             log_level=env.get("AMPORA_LOG_LEVEL", cls.log_level).upper(),
             max_body_bytes=_int(env, "AMPORA_MAX_BODY_BYTES", 1_048_576, 1_024, 10_485_760),
+            max_configuration_bytes=_int(env, "AMPORA_MAX_CONFIGURATION_BYTES", 262_144, 1_024,
+                                         CONFIGURATION_BYTES_CAP),
             agent_cert_ttl_hours=_int(env, "AMPORA_AGENT_CERT_TTL_HOURS", 24, 1, 720),
             bootstrap_token_max_ttl_seconds=_int(
                 env, "AMPORA_BOOTSTRAP_TOKEN_MAX_TTL_SECONDS", 2_592_000, 300, 31_536_000),

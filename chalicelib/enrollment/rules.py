@@ -53,6 +53,11 @@ def enrollment_key(token_id: str, agent_id: str) -> str:
     return f"{token_id}#{agent_id}"
 
 
+def enrolled_agent(key: str) -> str:
+    """The agent id of an enrollment record's key (see :func:`enrollment_key`)."""
+    return key.partition("#")[2]
+
+
 def quota_key(pool_id: str, window: str) -> str:
     """The key of a pool's issue counter for one hour."""
     return f"{pool_id}#{window}"

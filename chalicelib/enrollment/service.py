@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 schemas = LazyModule("chalicelib.enrollment.schemas")
 groups = LazyModule("chalicelib.groups.service")
+agents = LazyModule("chalicelib.agents.service")
 
 DEFAULT_GROUP = "default"
 Token = BootstrapTokenItem
@@ -62,6 +63,7 @@ class Grant:
     token_id: str
     group_id: str
     labels: dict[str, str]
+    expires_at: datetime
 
 
 # --- views and events -----------------------------------------------------------------------
@@ -194,10 +196,30 @@ def get(tenant: str, token_id: str) -> BootstrapToken:
     return schemas.BootstrapToken(**_view(_get_item(tenant, token_id)))  # type: ignore[no-any-return]
 
 
+#: Agents told of a revocation at once (each is one small conditional write).
+CUT_OFF_WORKERS = 8
+
+
+def _cut_off(item: Token) -> None:
+    """Tell every agent the token enrolled that it was revoked (idempotent; a repeated
+    revoke runs it again, which completes one that was interrupted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    at = item.revoked_at or deps().clock.now()
+    records = EnrollmentItem.query(item.tenant, EnrollmentItem.key.startswith(f"{item.id}#"),
+                                   consistent_read=True, attributes_to_get=["key"])
+    agent_ids = [rules.enrolled_agent(record.key) for record in records]
+    with ThreadPoolExecutor(max_workers=CUT_OFF_WORKERS) as pool:
+        list(pool.map(lambda agent_id: agents.token_revoked(item.tenant, agent_id, item.id, at),
+                      agent_ids))
+
+
 def revoke(principal: Principal, token_id: str) -> BootstrapToken:
-    """Revoke for good: the token enrolls no one, not even agents it enrolled before."""
+    """Revoke for good: the token enrolls no one, not even agents it enrolled before (their
+    next request with it is refused; those with a certificate keep talking with it)."""
     item = _get_item(principal.tenant, token_id)
     if item.revoked_at is not None:
+        _cut_off(item)
         return schemas.BootstrapToken(**_view(item))  # type: ignore[no-any-return]
     now = deps().clock.now()
     item.revoked_at, item.revoked_by = now, principal.actor
@@ -211,6 +233,7 @@ def revoke(principal: Principal, token_id: str) -> BootstrapToken:
         if not condition_failed(exc):
             raise
         item = _get_item(principal.tenant, token_id)
+    _cut_off(item)
     return schemas.BootstrapToken(**_view(item))  # type: ignore[no-any-return]
 
 
@@ -342,7 +365,8 @@ def _consume(item: Token, agent_id: str, now: datetime) -> None:
 
 def _grant(item: Token) -> Grant:
     return Grant(tenant=item.tenant, token_id=item.id, group_id=item.group_id,
-                 labels={str(k): str(v) for k, v in item.labels.items()})
+                 labels={str(k): str(v) for k, v in item.labels.items()},
+                 expires_at=item.expires_at)
 
 
 def _admit(item: Token, agent_id: str) -> Grant:
@@ -368,34 +392,28 @@ def _settle(item: Token, agent_id: str) -> Grant:
     raise InvalidToken("the bootstrap token is exhausted: it has enrolled all the agents it may")
 
 
-#: How long an admission is trusted without reading the token again. An agent's steady
-#: heartbeat then costs no token read; a revocation cuts its agents off within this time.
-ADMISSION_RECHECK = timedelta(seconds=60)
-_ADMISSIONS_MAX = 4096
-_admissions: dict[tuple[str, str], tuple[Grant, datetime, datetime]] = {}
+def _digest_of(token: str) -> str:
+    if not rules.FORMAT.well_formed(token):
+        raise InvalidToken("the bootstrap token is malformed (bad shape or checksum)")
+    return token_hash(token)
 
 
-def _remembered(digest: str, agent_id: str, now: datetime) -> Grant | None:
-    entry = _admissions.get((digest, agent_id))
-    if entry is None:
-        return None
-    grant, expires_at, checked_at = entry
-    if now >= expires_at or now - checked_at >= ADMISSION_RECHECK:
-        del _admissions[(digest, agent_id)]
-        return None
-    return grant
+def identify(token: str) -> tuple[str, str]:
+    """The tenant and id of a bootstrap token, or 401; reads nothing once the container
+    knows the token (a token's key never changes). Says nothing of whether it still holds."""
+    try:
+        return _key_of(_digest_of(token))
+    except LookupError as exc:
+        raise InvalidToken("the bootstrap token is not known") from exc
 
 
-def _remember(digest: str, agent_id: str, grant: Grant, expires_at: datetime,
-              now: datetime) -> None:
-    if len(_admissions) >= _ADMISSIONS_MAX:
-        _admissions.clear()
-    _admissions[(digest, agent_id)] = (grant, expires_at, now)
-
-
-def forget_admissions() -> None:
-    """Drop remembered admissions (tests reset the tables)."""
-    _admissions.clear()
+def is_live(tenant: str, token_id: str) -> bool:
+    """Whether the token is neither revoked nor expired (one consistent read)."""
+    try:
+        item = Token.get(tenant, token_id, consistent_read=True)
+    except Token.DoesNotExist:
+        return False
+    return _status(item, deps().clock.now()) not in ("revoked", "expired")
 
 
 def redeem(token: str, agent_id: str) -> Grant:
@@ -404,19 +422,12 @@ def redeem(token: str, agent_id: str) -> Grant:
     The format and CRC are checked before any lookup. A revoked or expired token
     admits no one; an agent the token already enrolled is admitted without using
     it up; any other agent takes exactly one use (a conditional write), and an
-    exhausted token admits no new agent. An admission is remembered for
-    :data:`ADMISSION_RECHECK` (never past the token's expiry), so steady heartbeats
-    read no token; a revocation takes effect within that time.
+    exhausted token admits no new agent. The agents room remembers, on each agent it
+    enrolls, the token's expiry and (through :func:`revoke`) its revocation, so an
+    enrolled agent's steady heartbeat does not come here.
     """
-    if not rules.FORMAT.well_formed(token):
-        raise InvalidToken("the bootstrap token is malformed (bad shape or checksum)")
-    digest, now = token_hash(token), deps().clock.now()
-    remembered = _remembered(digest, agent_id, now)
-    if remembered is not None:
-        return remembered
+    _digest_of(token)
     item = _find(token)
     if item is None:
         raise InvalidToken("the bootstrap token is not known")
-    grant = _admit(item, agent_id)
-    _remember(digest, agent_id, grant, item.expires_at, now)
-    return grant
+    return _admit(item, agent_id)

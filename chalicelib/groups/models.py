@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.models import Model
 
 from chalicelib.core.db import table, table_name
@@ -26,6 +31,9 @@ class GroupItem(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     deleted_at = UTCDateTimeAttribute(null=True)
+    #: The published configuration version the group's agents should run (None: none yet).
+    desired_configuration_id = UnicodeAttribute(null=True)
+    desired_version = NumberAttribute(null=True)
 
 
 @table

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from chalicelib.core.metadata import MAX_LABELS
 from chalicelib.core.schema import Schema
-from chalicelib.groups.rules import MAX_LABELS
 
 _VISIBLE = r"[^\s\x00-\x1f\x7f]"
 _PRINTABLE = r"[^\x00-\x1f\x7f]"
@@ -52,6 +52,13 @@ class GroupPatch(Schema):
         return value
 
 
+class DesiredConfiguration(Schema):
+    """The published configuration version a group's agents should run."""
+
+    configuration_id: str
+    version: int
+
+
 class Group(Schema):
     """A group as the API shows it."""
 
@@ -63,6 +70,8 @@ class Group(Schema):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = Field(description="Set once the group is soft-deleted.")
+    desired_configuration: DesiredConfiguration | None = Field(
+        default=None, description="The configuration version its agents receive over OpAMP.")
 
 
 class GroupQuery(Schema):

@@ -20,11 +20,17 @@ from chalicelib.core.db import condition_failed, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
+from chalicelib.core.metadata import merge_labels, name_key
 from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import Conflict, NotFound, PreconditionFailed
 from chalicelib.groups.models import GroupItem, GroupNameItem
-from chalicelib.groups.rules import merge_labels, name_key
-from chalicelib.groups.schemas import Group, GroupCreate, GroupPatch, MembersResult
+from chalicelib.groups.schemas import (
+    DesiredConfiguration,
+    Group,
+    GroupCreate,
+    GroupPatch,
+    MembersResult,
+)
 
 #: The id (and initial name) of every tenant's default group.
 DEFAULT = "default"
@@ -32,6 +38,8 @@ DEFAULT = "default"
 ATTEMPTS = 3
 
 _agents = LazyModule("chalicelib.agents.service")
+_configurations = LazyModule("chalicelib.configurations.service")
+_desired_cache = LazyModule("chalicelib.groups.desired")
 _with_default: set[str] = set()
 
 
@@ -42,11 +50,20 @@ class _Raced(Exception):
 # --- views, items, events --------------------------------------------------------------------
 
 
+def _desired(item: GroupItem) -> tuple[str, int] | None:
+    if item.desired_configuration_id is None or item.desired_version is None:
+        return None
+    return item.desired_configuration_id, int(item.desired_version)
+
+
 def _view(item: GroupItem) -> Group:
+    desired = _desired(item)
     return Group(
         id=item.id, name=item.name, description=item.description, labels=dict(item.labels),
         is_default=item.id == DEFAULT, created_at=item.created_at, updated_at=item.updated_at,
         deleted_at=item.deleted_at,
+        desired_configuration=None if desired is None else DesiredConfiguration(
+            configuration_id=desired[0], version=desired[1]),
     )
 
 
@@ -251,7 +268,7 @@ def _patched(patch: GroupPatch) -> Change:
     def change(current: GroupItem) -> GroupItem | None:
         name = patch.name if "name" in given and patch.name is not None else current.name
         description = patch.description if "description" in given else current.description
-        labels = merge_labels(current.labels, patch.labels) if "labels" in given \
+        labels = merge_labels(current.labels, patch.labels, "group") if "labels" in given \
             else dict(current.labels)
         if (name, description, labels) == (current.name, current.description, current.labels):
             return None
@@ -355,3 +372,39 @@ def add_members(tenant: str, group_id: str, agent_ids: list[str],
     if moved:
         _event("members-added", group, {"id": group_id, "agentIds": moved}).save()
     return MembersResult(group_id=group_id, moved=moved, not_found=missing), group.revision
+
+
+# --- the configuration a group's agents run ---------------------------------------------------
+
+
+def _put_on(configuration_id: str, version: int) -> Change:
+    def change(current: GroupItem) -> GroupItem | None:
+        if _desired(current) == (configuration_id, version):
+            return None
+        return _successor(current, desired_configuration_id=configuration_id,
+                          desired_version=version)
+
+    return change
+
+
+def set_desired_configuration(tenant: str, group_id: str, configuration_id: str, version: int,
+                              if_match: IfMatch | None = None) -> tuple[Group, str]:
+    """Put a live group on a published configuration version: its agents receive it on their
+    next OpAMP exchange (other containers see the change within
+    :data:`chalicelib.groups.desired.CACHE_SECONDS`). Emits ``group.updated``."""
+    ensure_default(tenant)
+    _configurations.require_published(tenant, configuration_id, version)
+    item = _mutate(tenant, group_id, if_match, _put_on(configuration_id, version),
+                   _write_update)
+    _desired_cache.forget(tenant, group_id)
+    return _view(item), item.revision
+
+
+def uses_configuration(tenant: str, configuration_id: str) -> bool:
+    """Whether any live group of the tenant is on a version of the configuration."""
+    on_it = ((GroupItem.desired_configuration_id == configuration_id)
+             & GroupItem.deleted_at.does_not_exist())
+    for _ in GroupItem.query(tenant, filter_condition=on_it, consistent_read=True,
+                             attributes_to_get=["id"]):
+        return True
+    return False

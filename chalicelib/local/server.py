@@ -21,8 +21,10 @@ from typing import Any
 from chalicelib.local import oidc, state, tables
 from chalicelib.local.config import LocalConfig
 
-#: How long after a call its changes may wait before they are on disk.
+#: How long after a call its changes may wait before they are on disk (at least).
 AUTOSAVE_SECONDS = 1.0
+#: The most of the time that saving may hold the handlers (a large state saves less often).
+SAVE_SHARE = 0.1
 log = logging.getLogger("ampora.local")
 
 
@@ -87,11 +89,19 @@ class Snapshots:
             return tables.save(self.client(), self.table_names, self.home)
 
     async def autosave(self) -> None:
-        """Save shortly after changes, so a crash loses at most a moment of work."""
+        """Save shortly after changes, so a crash loses at most a moment of work.
+
+        A save holds the handlers, and takes longer as the state grows: the pause between
+        saves grows with it, so that saving holds them at most :data:`SAVE_SHARE` of the time.
+        """
+        pause = AUTOSAVE_SECONDS
         while True:
-            await asyncio.sleep(AUTOSAVE_SECONDS)
+            await asyncio.sleep(pause)
             if self.dirty:
+                started = time.monotonic()
                 await asyncio.to_thread(self._save_logged)
+                took = time.monotonic() - started
+                pause = max(AUTOSAVE_SECONDS, took * (1 - SAVE_SHARE) / SAVE_SHARE)
 
     def _save_logged(self) -> None:
         try:
@@ -105,8 +115,11 @@ def start_aws() -> Any:
     """Start moto for every AWS service (before anything builds a client)."""
     from moto import mock_aws
 
+    from chalicelib.local import transactions
+
     mock = mock_aws()
     mock.start()
+    transactions.install()
     return mock
 
 

@@ -16,12 +16,6 @@ bp = Blueprint(__name__)
 
 #: (method, path, feature) of every catalogue endpoint not built yet.
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/api/configurations", "configurations"),
-    ("POST", "/api/configurations", "configurations"),
-    ("POST", "/api/configurations/{id}/versions", "configurations"),
-    ("GET", "/api/configurations/{id}/versions/compare", "configurations"),
-    ("GET", "/api/configurations/{id}/versions/{version}", "configurations"),
-    ("POST", "/api/configurations/{id}/versions/{version}/publish", "configurations"),
     ("GET", "/api/policies", "policies"),
     ("POST", "/api/policies", "policies"),
     ("POST", "/api/policies/{id}/approve", "policies"),

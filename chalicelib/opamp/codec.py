@@ -16,11 +16,13 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from chalicelib.agents.observation import Observation
+from chalicelib.agents.remote_config import files_hash
 from chalicelib.opamp.proto import anyvalue_pb2, opamp_pb2
 
 UID_BYTES = 16
 #: What Ampora's server does (ServerCapabilities bits).
 SERVER_CAPABILITIES = (opamp_pb2.ServerCapabilities_AcceptsStatus
+                       | opamp_pb2.ServerCapabilities_OffersRemoteConfig
                        | opamp_pb2.ServerCapabilities_AcceptsEffectiveConfig
                        | opamp_pb2.ServerCapabilities_OffersConnectionSettings
                        | opamp_pb2.ServerCapabilities_AcceptsConnectionSettingsRequest)
@@ -52,6 +54,16 @@ class Offer:
     cert_pem: bytes = b""
     ca_pem: bytes = b""
     private_key_pem: bytes = b""
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """A configuration to send: one file of the agent's config map, and its hash."""
+
+    file_name: str
+    content_type: str
+    body: bytes
+    config_hash: bytes
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -132,13 +144,8 @@ def health(message: opamp_pb2.ComponentHealth, depth: int = 2) -> dict[str, Any]
 
 def config_hash(config: opamp_pb2.EffectiveConfig) -> str:
     """SHA-256 over the effective config's files (names, types, bodies), in name order."""
-    digest = hashlib.sha256()
     files = config.config_map.config_map
-    for name in sorted(files):
-        for part in (name.encode(), files[name].content_type.encode(), files[name].body):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-    return digest.hexdigest()
+    return files_hash({name: (files[name].content_type, files[name].body) for name in files})
 
 
 def remote_config_status(status: opamp_pb2.RemoteConfigStatus) -> dict[str, Any]:
@@ -196,8 +203,16 @@ def _settings(offer: Offer) -> opamp_pb2.ConnectionSettingsOffers:
     return settings
 
 
+def _remote_config(config: RemoteConfig) -> opamp_pb2.AgentRemoteConfig:
+    remote = opamp_pb2.AgentRemoteConfig(config_hash=config.config_hash)
+    entry = remote.config.config_map[config.file_name]
+    entry.body, entry.content_type = config.body, config.content_type
+    return remote
+
+
 def answer(instance_uid: bytes, *, full_state: bool = False, offer: Offer | None = None,
-           new_instance_uid: bytes | None = None) -> bytes:
+           new_instance_uid: bytes | None = None,
+           remote_config: RemoteConfig | None = None) -> bytes:
     """The ServerToAgent for a message that was processed."""
     reply = opamp_pb2.ServerToAgent(instance_uid=instance_uid,
                                     capabilities=SERVER_CAPABILITIES)
@@ -207,6 +222,8 @@ def answer(instance_uid: bytes, *, full_state: bool = False, offer: Offer | None
         reply.connection_settings.CopyFrom(_settings(offer))
     if new_instance_uid is not None:
         reply.agent_identification.new_instance_uid = new_instance_uid
+    if remote_config is not None:
+        reply.remote_config.CopyFrom(_remote_config(remote_config))
     return reply.SerializeToString()
 
 

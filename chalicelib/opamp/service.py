@@ -72,9 +72,14 @@ def _credential(request: AgentRequest, agent_id: str) -> tuple[str, Any]:
     token = _bearer(request.authorization)
     if token is None:
         raise Unauthorized("an agent must present a bootstrap token or a client certificate")
-    grant = _enrollment.redeem(token, agent_id)
-    return grant.tenant, agents.Enrollment(token_id=grant.token_id, group_id=grant.group_id,
-                                           labels=dict(grant.labels))
+    tenant, token_id = _enrollment.identify(token)
+
+    def redeem() -> agents.Enrollment:
+        grant = _enrollment.redeem(token, agent_id)
+        return agents.Enrollment(token_id=grant.token_id, group_id=grant.group_id,
+                                 labels=dict(grant.labels), expires_at=grant.expires_at)
+
+    return tenant, agents.BootstrapToken(token_id=token_id, redeem=redeem)
 
 
 def _require_credentials(request: AgentRequest) -> None:
@@ -138,6 +143,13 @@ def _renewal_offer(tenant: str, agent_id: str, checked: agents.CheckIn) -> codec
     return _offer(issued, checked.interval)
 
 
+def _remote_config(content: Any) -> codec.RemoteConfig | None:
+    if content is None:
+        return None
+    return codec.RemoteConfig(file_name=content.file_name, content_type=content.content_type,
+                              body=content.body, config_hash=content.config_hash)
+
+
 def _process(request: AgentRequest, message: codec.Message) -> Answer:
     uid = message.instance_uid
     agent_id = uid.hex()
@@ -153,7 +165,8 @@ def _process(request: AgentRequest, message: codec.Message) -> Answer:
         offer = signed
     else:
         offer = _renewal_offer(tenant, agent_id, checked) or offer
-    return Answer(codec.answer(uid, full_state=checked.full_state, offer=offer))
+    return Answer(codec.answer(uid, full_state=checked.full_state, offer=offer,
+                               remote_config=_remote_config(checked.remote_config)))
 
 
 def _new_identity(message: codec.Message) -> Answer:

@@ -38,9 +38,10 @@ def clock() -> SteppedClock:
 def aws(clock: SteppedClock) -> Iterator[None]:
     """Fresh AWS (moto) with every table, and the app wired to the test clock."""
     import app  # noqa: F401 - registers every model and route
+    from chalicelib.agents import service as agents
     from chalicelib.bootstrap import all_models, bootstrap
     from chalicelib.core.db import create_tables
-    from chalicelib.enrollment import service as enrollment
+    from chalicelib.groups import desired
     from chalicelib.groups import service as groups
     from chalicelib.tenants import service as tenants
 
@@ -48,7 +49,8 @@ def aws(clock: SteppedClock) -> Iterator[None]:
         create_tables(all_models())
         tenants.forget_known()
         groups.forget_known()
-        enrollment.forget_admissions()
+        agents.forget_cached()
+        desired.forget()
         bootstrap(clock=clock)
         yield
     bootstrap()

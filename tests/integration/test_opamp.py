@@ -311,16 +311,60 @@ def test_revoked_token_enrolls_no_one(api: Api) -> None:
     assert api.get("/api/agents").json == []
 
 
-def test_revoked_token_stops_admitting_the_agents_it_enrolled(api: Api, clock) -> None:
-    from chalicelib.enrollment.service import ADMISSION_RECHECK
+def test_revoked_token_stops_admitting_the_agents_it_enrolled_at_once(api: Api) -> None:
+    # Given two agents enrolled by one token, and one by another token
+    created = api.post("/api/tokens", {"name": "x", "maxUses": 2}).json
+    other = api.post("/api/tokens", {"name": "y"}).json
+    agents, bystander = [Agent(), Agent()], Agent()
+    for agent in agents:
+        assert send(agent.full_state(), token=created["token"]).status == 200
+        assert send(agent.heartbeat(), token=created["token"]).status == 200
+    assert send(bystander.full_state(), token=other["token"]).status == 200
+    # When the first token is revoked
+    assert api.post(f"/api/tokens/{created['id']}/revoke").status == 200
+    # Then the very next request of each of its agents is refused, and nobody else's is
+    for agent in agents:
+        refused = send(agent.heartbeat(), token=created["token"])
+        assert refused.status == 401
+        assert "revoked" in refused.problem["detail"]
+    assert send(bystander.heartbeat(), token=other["token"]).status == 200
+
+
+def test_a_token_revoked_while_its_agent_enrolls_does_not_admit_it(api: Api,
+                                                                   monkeypatch) -> None:
+    # Given a token that is revoked after it admitted a new agent, before the agent's item
+    # was written (the revocation found no agent to tell)
+    from chalicelib.enrollment import service as enrollment
 
     created = api.post("/api/tokens", {"name": "x"}).json
+    redeem = enrollment.redeem
+
+    def redeem_then_revoke(token: str, agent_id: str) -> Any:
+        grant = redeem(token, agent_id)
+        assert api.post(f"/api/tokens/{created['id']}/revoke").status == 200
+        return grant
+
+    monkeypatch.setattr(enrollment, "redeem", redeem_then_revoke)
     agent = Agent()
-    assert send(agent.full_state(), token=created["token"]).status == 200
-    api.post(f"/api/tokens/{created['id']}/revoke")
-    # within the recheck window the remembered admission still holds; after it, 401
-    clock.advance(seconds=ADMISSION_RECHECK.total_seconds())
-    assert send(agent.heartbeat(), token=created["token"]).status == 401
+    # When the agent's first message completes, and it comes back
+    first = send(agent.full_state(), token=created["token"])
+    monkeypatch.setattr(enrollment, "redeem", redeem)
+    again = send(agent.heartbeat(), token=created["token"])
+    # Then both are refused
+    assert (first.status, again.status) == (401, 401)
+    assert "revoked" in again.problem["detail"]
+
+
+def test_expired_token_stops_admitting_the_agents_it_enrolled(api: Api, clock) -> None:
+    token = issue(api, ttlSeconds=3600)
+    agent = Agent()
+    assert send(agent.full_state(), token=token).status == 200
+    clock.advance(minutes=59)
+    assert send(agent.heartbeat(), token=token).status == 200
+    clock.advance(minutes=1)
+    refused = send(agent.heartbeat(), token=token)
+    assert refused.status == 401
+    assert "expired" in refused.problem["detail"]
 
 
 def test_expired_token_enrolls_no_one(api: Api, clock) -> None:

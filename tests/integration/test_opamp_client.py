@@ -92,3 +92,39 @@ def test_the_opamp_client_heartbeats_reports_config_status_and_disconnects(api: 
     # And its goodbye takes it offline
     agent.send(agent.build_agent_disconnect_message())
     assert api.get(f"/api/agents/{agent._instance_uid.hex()}").json["status"] == "offline"
+
+
+def test_the_opamp_client_receives_its_groups_configuration_and_applies_it(api: Api) -> None:
+    # Given a group on a published JSON configuration, and a token into that group
+    from chalicelib.groups import service as groups
+
+    group = api.post("/api/groups", {"name": "python-apps"}).json["id"]
+    config = api.post("/api/configurations", {
+        "name": "python-agent", "contentType": "application/json",
+        "fileName": "agent.json"}).json["id"]
+    body = '{"sampler": {"ratio": 0.25}, "exporters": ["otlp"]}'
+    base = f"/api/configurations/{config}"
+    assert api.post(f"{base}/versions", {"content": body, "message": "first"}).status == 201
+    etag = str(api.get(base).header("ETag"))
+    assert api.post(f"{base}/versions/1/publish", headers={"If-Match": etag}).status == 200
+    groups.set_desired_configuration("acme", group, config, 1)
+    secret = api.post("/api/tokens", {"name": "python", "groupId": group}).json["token"]
+    agent = client(secret)
+    agent.send(agent.build_full_state_message())
+    # When it polls
+    reply: Any = agent.send(agent.build_heartbeat_message())
+    # Then the client decodes the configuration the group is on
+    assert reply.HasField("remote_config")
+    assert dict(agent.decode_remote_config(reply.remote_config)) == {
+        "agent.json": {"sampler": {"ratio": 0.25}, "exporters": ["otlp"]}}
+    # And when it applies it and says so, the API shows it on version 1
+    agent.update_effective_config({"agent.json": {"sampler": {"ratio": 0.25}}},
+                                  "application/json")
+    status = agent.update_remote_config_status(reply.remote_config.config_hash,
+                                               client_pb2.RemoteConfigStatuses_APPLIED)
+    assert status is not None
+    answer: Any = agent.send(agent.build_full_state_message())
+    assert not answer.HasField("remote_config")
+    shown = api.get(f"/api/agents/{agent._instance_uid.hex()}").json["configuration"]
+    assert (shown["version"], shown["appliedVersion"], shown["status"], shown["drifted"]) == (
+        1, 1, "applied", False)

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.agents import labels, presence
+from chalicelib.agents import presence
 from chalicelib.agents.attributes import derive, digest
 from chalicelib.agents.capabilities import capability_names
 from chalicelib.agents.observation import Observation, Snapshot, health_digest, plan
+from chalicelib.core import selectors as labels
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LABELS = {"env": "prod", "tier": "edge", "app.kubernetes.io/name": "otel"}

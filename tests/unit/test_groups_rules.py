@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.core.metadata import MAX_LABELS, merge_labels, name_key
 from chalicelib.core.problems import ValidationFailed
 from chalicelib.core.schema import validate
-from chalicelib.groups.rules import MAX_LABELS, merge_labels, name_key
 from chalicelib.groups.schemas import GroupCreate, GroupPatch, MembersInput
 
 
@@ -35,8 +35,9 @@ def test_merge_beyond_the_label_limit_is_refused() -> None:
     current = {f"k{i}": "v" for i in range(MAX_LABELS)}
     assert len(merge_labels(current, {"k0": None, "new": "v"})) == MAX_LABELS
     with pytest.raises(ValidationFailed) as raised:
-        merge_labels(current, {"one-more": "v"})
-    assert raised.value.extensions["errors"][0]["pointer"] == "/labels"
+        merge_labels(current, {"one-more": "v"}, "group")
+    assert raised.value.extensions["errors"][0] == {
+        "pointer": "/labels", "detail": f"a group has at most {MAX_LABELS} labels"}
 
 
 @pytest.mark.parametrize(("name", "valid"), [

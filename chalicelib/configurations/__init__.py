@@ -1,0 +1,1 @@
+"""Configurations: containers of immutable numbered versions that agents are given."""

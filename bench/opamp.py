@@ -7,12 +7,17 @@
    Requests are API Gateway events through the app's handler, for an mTLS agent
    (certificate in ``requestContext.identity.clientCert``) and for an agent that
    keeps using its bootstrap token; alone in its container, and as one of ten
-   agents of a tenant sharing a container (per-tenant caches are then shared).
+   agents of a tenant and group sharing a container (whose caches they share), with
+   the group on a configuration version the agents applied.
 2. ``ampora dev`` runs as a subprocess on a free port with a temp AMPORA_HOME, and
    ``ampora simulate --agents 1000 --rounds 1`` enrolls 1,000 agents with one
    bootstrap token; the wall time of that run is reported as agents per second.
 
 Targets (issue 3): a steady heartbeat costs at most one read and far less than one write.
+Each heartbeat reads its agent's item; what agents share (the tenant's interval, 5 minutes;
+the group's desired version, 1 minute) is read once per container per cache period, so its
+share per heartbeat shrinks with the agents a container serves. Last-seen is written every
+second heartbeat: the least that keeps "online = seen within three intervals" true.
 """
 
 from __future__ import annotations

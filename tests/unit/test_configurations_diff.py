@@ -155,3 +155,65 @@ def test_a_reformatted_document_has_a_diff_but_no_changes() -> None:
 def test_plain_text_has_only_the_diff() -> None:
     found = diff.compare(TEXT, side("one\n"), side("two\n", 2))
     assert found.changes is None and found.unified_diff.endswith("-one\n+two\n")
+
+
+def _apply(old: str, patch: str) -> str:
+    """``old`` with the unified diff ``patch`` applied (what `patch -p1` would produce)."""
+    import re
+
+    source, result, at = diff.lines(old), [], 0
+    body = patch.splitlines(keepends=True)[2:]
+    for line in body:
+        header = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", line)
+        if header:
+            start = int(header.group(1)) - (1 if header.group(2) != "0" else 0)
+            result += source[at:start]
+            at = start
+        elif line.startswith("\\"):
+            result[-1] = result[-1].removesuffix("\n")
+        elif line[0] in " -":
+            at += 1
+            if line[0] == " ":
+                result.append(line[1:])
+        else:
+            result.append(line[1:])
+    return "".join(result + source[at:])
+
+
+def _text(lines: list[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+REPEATED_OLD = _text([f"  k{i % 50}: v{i % 7}" for i in range(14_000)])
+REPEATED_NEW = _text([f"  k{i % 53}: v{i % 5}" for i in range(14_000)])
+EDITED = [f"  enabled: {i % 2 == 0}" if i % 3 else f"k{i}:" for i in range(9_000)]
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("a\nb\nc\n", "a\nB\nc"),
+    ("", "x\n"),
+    ("x\n", ""),
+    (_text(["a", "b", "c"] * 40), _text(["a", "c", "b"] * 40)),
+    # long files of repeated lines, rewritten or edited here and there: difflib alone takes
+    # seconds to minutes on these; the diff must still be a correct patch
+    (REPEATED_OLD, REPEATED_NEW),
+    (_text(EDITED), _text([*EDITED[:50], "new: 1", *EDITED[50:4000], *EDITED[4100:]])),
+], ids=["small", "from-empty", "to-empty", "moved-lines", "rewrite-of-repeated-lines",
+        "edits-in-repeated-lines"])
+def test_the_unified_diff_is_a_patch_that_turns_old_into_new(old: str, new: str) -> None:
+    patch = diff.unified(Side(1, "c.yaml", old), Side(2, "c.yaml", new))
+    assert _apply(old, patch) == new
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_small_files_diff_exactly_as_difflib_does(seed: int) -> None:
+    import difflib
+    import random
+
+    rng = random.Random(seed)
+    old = [rng.choice("abcdef") for _ in range(rng.randint(0, 60))]
+    new = [rng.choice("abcdefg") for _ in range(rng.randint(0, 60))]
+    ours = diff.unified(Side(1, "c", _text(old)), Side(2, "c", _text(new)))
+    theirs = "".join(difflib.unified_diff(diff.lines(_text(old)), diff.lines(_text(new)),
+                                          "a/c", "b/c", "version 1", "version 2"))
+    assert ours == theirs

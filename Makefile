@@ -38,6 +38,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/opamp.py
+	$(BIN)/python bench/policy_eval.py
+	$(BIN)/python bench/policy_dry_run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache infra/cdk.out chalice.out infra/chalice.out

@@ -8,6 +8,7 @@ that records them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import Conflict, InvalidToken, NotFound
 
 __all__ = ["BootstrapToken", "CheckIn", "ClientCertificate", "Enrollment", "Observation",
-           "check_in", "count_in_group", "get", "heartbeat_interval", "list_agents",
+           "check_in", "count_in_group", "get", "group_views", "heartbeat_interval", "list_agents",
            "mark_certificate", "move", "revoke_certificate", "token_revoked"]
 
 _configurations = LazyModule("chalicelib.configurations.delivery")
@@ -493,6 +494,28 @@ def move(tenant: str, agent_id: str, group_id: str) -> dict[str, Any]:
 def count_in_group(tenant: str, group_id: str) -> int:
     """How many agents are in the group now."""
     return int(AgentItem.by_group.count(group_key(tenant, group_id)))
+
+
+#: The attributes an agent's view reads: all a query for views needs to fetch.
+_VIEW_ATTRIBUTES = (
+    "id", "group_id", "labels", "name", "agent_type", "agent_version", "host_name",
+    "last_seen_at", "disconnected_at", "enrolled_at", "enrolled_by", "identifying",
+    "non_identifying", "capabilities", "health", "effective_config_hash", "remote_config_status",
+    "desired_configuration_id", "desired_version", "applied_version", "config_status",
+    "config_error", "drifted", "cert_serial", "cert_not_after", "cert_revoked_at",
+)
+
+
+def group_views(tenant: str, group_id: str) -> Iterator[dict[str, Any]]:
+    """Every agent of a group as the API shows it (wire form), in id order: what policies
+    evaluate. One paged query of the tenant's agents, filtered to the group and projected
+    to what a view reads."""
+    now = deps().clock.now()
+    interval = heartbeat_interval(tenant)
+    items = AgentItem.query(tenant, filter_condition=AgentItem.group_id == group_id,
+                            attributes_to_get=list(_VIEW_ATTRIBUTES))
+    for item in items:
+        yield _view(item, now, interval).to_wire()
 
 
 def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: datetime,

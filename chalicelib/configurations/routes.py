@@ -120,7 +120,7 @@ def get_version(call: Call) -> Reply:
            name="configurations.publish",
            summary="Publish a draft (If-Match: the configuration's ETag)",
            response="VersionSummary", etag=True,
-           problems=("not-found", "conflict"), **_COMMON)
+           problems=("not-found", "conflict", "policy-denied"), **_COMMON)
 def publish_version(call: Call) -> Reply:
     """Publish a draft after the publish-time checks; the ETag is the configuration's new one."""
     published, revision = service.publish(call.principal, call.params["id"], _version(call),

@@ -60,6 +60,7 @@ from chalicelib.core.settings import settings
 ATTEMPTS = 5
 
 _groups = LazyModule("chalicelib.groups.service")
+_policies = LazyModule("chalicelib.policies.service")
 
 
 class _Raced(Exception):
@@ -438,10 +439,14 @@ def get_version(tenant: str, configuration_id: str, version: int) -> Version:
 def _publish_checks(container: ConfigurationItem, item: ConfigurationVersionItem) -> None:
     """Everything that must hold for ``item`` to be published; raises the problem if not.
 
-    The content must still parse and fit the size limit of this deployment. This is also
-    where the tenant's ``publish``-scope policies are to be evaluated (issue 5).
+    The content must still parse and fit the size limit of this deployment, and the
+    tenant's ``publish``-scope policies in force must allow it (422 ``policy-denied``).
     """
-    _checked_body(item.content_type, _load_body(item).decode("utf-8"))
+    text = _load_body(item).decode("utf-8")
+    _checked_body(item.content_type, text)
+    _policies.enforce_publish(container.tenant, {
+        "content_type": item.content_type, "text": text, "configuration_id": container.id,
+        "version": int(item.version), "name": container.name, "file_name": item.file_name})
 
 
 def _published(item: ConfigurationVersionItem, actor: dict[str, str]) -> ConfigurationVersionItem:

@@ -16,9 +16,6 @@ bp = Blueprint(__name__)
 
 #: (method, path, feature) of every catalogue endpoint not built yet.
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/api/policies", "policies"),
-    ("POST", "/api/policies", "policies"),
-    ("POST", "/api/policies/{id}/approve", "policies"),
     ("GET", "/api/rollouts", "rollouts"),
     ("POST", "/api/rollouts", "rollouts"),
     ("POST", "/api/rollouts/{id}/start", "rollouts"),

@@ -545,6 +545,8 @@ def _wheel_tags(archive: zipfile.ZipFile, dist: str) -> list[str]:
     ("pydantic_core", "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so",
      r"cp311-cp311-manylinux\w*_x86_64"),
     ("pyyaml", "yaml/_yaml.cpython-311-x86_64-linux-gnu.so", r"cp311-cp311-manylinux\w*_x86_64"),
+    ("common_expression_language", "cel/cel.cpython-311-x86_64-linux-gnu.so",
+     r"cp311-cp311-manylinux\w*_x86_64"),
 ])
 def test_compiled_dependencies_are_built_for_lambda(package: zipfile.ZipFile, dist: str,
                                                     binary: str, tag: str) -> None:
@@ -567,7 +569,8 @@ def test_every_pinned_requirement_is_packaged(package: zipfile.ZipFile) -> None:
         assert f"{re.sub(r'[-.]+', '_', name).lower()}-{version}.dist-info" in dist_infos, name
     for module in ("app.py", "chalicelib/__init__.py", "chalice/app.py", "pynamodb/__init__.py",
                    "jwt/__init__.py", "aws_lambda_powertools/__init__.py",
-                   "pydantic/__init__.py", "boto3/__init__.py", "yaml/__init__.py"):
+                   "pydantic/__init__.py", "boto3/__init__.py", "yaml/__init__.py",
+                   "cel/__init__.py"):
         assert module in names, module
 
 

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: Loaded only by the code that needs them (OIDC, tracing, later git, CEL, OpAMP, X.509).
 HEAVY = ("jwt", "cryptography", "aws_xray_sdk", "boto3", "moto", "google.protobuf",
-         "dulwich", "celpy", "pydantic", "yaml")
+         "dulwich", "cel", "cel.cel", "chalicelib.policies.cel", "pydantic", "yaml")
 
 
 @pytest.fixture(scope="module")

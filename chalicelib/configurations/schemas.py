@@ -9,15 +9,12 @@ from pydantic import Field, field_validator
 
 from chalicelib.core import selectors as label_selectors
 from chalicelib.core.metadata import MAX_LABELS
-from chalicelib.core.schema import Actor, Schema
+from chalicelib.core.schema import NAME_PATTERN, Actor, Description, Schema
 
-_VISIBLE = r"[^\s\x00-\x1f\x7f]"
-_PRINTABLE = r"[^\x00-\x1f\x7f]"
 ConfigurationName = Annotated[str, Field(
-    min_length=1, max_length=100, pattern=f"^{_VISIBLE}(?:{_PRINTABLE}*{_VISIBLE})?$",
+    min_length=1, max_length=100, pattern=NAME_PATTERN,
     description="Unique within the tenant, compared case-insensitively; no leading or "
                 "trailing spaces, no control characters.")]
-Description = Annotated[str, Field(max_length=1000)]
 ContentType = Literal["application/yaml", "application/json", "text/plain"]
 FileName = Annotated[str, Field(
     min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$",

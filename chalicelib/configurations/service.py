@@ -41,30 +41,29 @@ from chalicelib.configurations.schemas import (
     VersionSummary,
 )
 from chalicelib.core.access import Principal
-from chalicelib.core.concurrency import IfMatch, etag, new_revision
+from chalicelib.core.concurrency import IfMatch, new_revision
 from chalicelib.core.db import condition_failed, label_conditions, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
 from chalicelib.core.metadata import merge_labels, name_key
+from chalicelib.core.named import Named, Raced
 from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import (
     AmporaError,
     Conflict,
     NotFound,
-    PreconditionFailed,
 )
 from chalicelib.core.settings import settings
 
 #: How often a change is retried when a concurrent change wins (without a specific If-Match).
 ATTEMPTS = 5
+#: How configurations and their name claims are stored and changed.
+CONFIGURATIONS = Named(ConfigurationItem, ConfigurationNameItem, owner="configuration_id",
+                       noun="configuration", soft_deleted=True, attempts=ATTEMPTS)
 
 _groups = LazyModule("chalicelib.groups.service")
 _policies = LazyModule("chalicelib.policies.service")
-
-
-class _Raced(Exception):
-    """The configuration changed between our read and our conditional write."""
 
 
 # --- views, items, events --------------------------------------------------------------------
@@ -121,31 +120,8 @@ def _version_event(kind: str, item: ConfigurationVersionItem) -> EventRecord:
 
 
 def _successor(current: ConfigurationItem, **changes: Any) -> ConfigurationItem:
-    """The next state of ``current``: a new revision and ``updated_at``, plus ``changes``."""
-    state = {name: getattr(current, name) for name in ConfigurationItem.get_attributes()}
-    state.update(labels=_labels(current), revision=new_revision(deps().random_bytes),
-                 updated_at=deps().clock.now())
-    state.update(changes)
-    return ConfigurationItem(**state)
-
-
-def _claim(item: ConfigurationItem) -> ConfigurationNameItem:
-    return ConfigurationNameItem(tenant=item.tenant, name_key=item.name_key,
-                                 configuration_id=item.id)
-
-
-def _name_held_by_other(item: ConfigurationItem) -> bool:
-    """Whether another configuration holds ``item``'s name (read after a cancelled
-    transaction: pynamodb reorders actions, so reasons cannot be matched by position)."""
-    try:
-        claim = ConfigurationNameItem.get(item.tenant, item.name_key, consistent_read=True)
-    except ConfigurationNameItem.DoesNotExist:
-        return False
-    return claim.configuration_id != item.id
-
-
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"a configuration named {name!r} already exists in this tenant")
+    """The next state of ``current`` (its labels as a plain map), plus ``changes``."""
+    return CONFIGURATIONS.successor(current, **{"labels": _labels(current), **changes})
 
 
 # --- reading containers ----------------------------------------------------------------------
@@ -208,44 +184,11 @@ def create(principal: Principal, spec: ConfigurationCreate) -> tuple[Configurati
 
 
 def _insert(item: ConfigurationItem) -> None:
-    try:
-        with transaction() as tx:
-            tx.save(item, condition=ConfigurationItem.id.does_not_exist())
-            tx.save(_claim(item), condition=ConfigurationNameItem.name_key.does_not_exist())
-            tx.save(_container_event("created", item))
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if _name_held_by_other(item):
-            raise _name_taken(item.name) from exc
-        raise Conflict(f"a configuration with id {item.id!r} already exists") from exc
+    CONFIGURATIONS.insert(item, _container_event("created", item))
 
 
 def _check(item: ConfigurationItem, if_match: IfMatch | None) -> None:
-    if if_match is not None and not if_match.accepts(item.revision):
-        raise PreconditionFailed(f"configuration {item.id!r} changed since you read it",
-                                 current_etag=etag(item.revision))
-
-
-def _unchanged(item: ConfigurationItem) -> Any:
-    """The write condition: the configuration is still as we read it, and live."""
-    return (ConfigurationItem.revision == item.revision) \
-        & ConfigurationItem.deleted_at.does_not_exist()
-
-
-def _still(current: ConfigurationItem) -> bool:
-    """Whether the stored configuration is still ``current`` (read after a cancelled write)."""
-    latest = _fetch(current.tenant, current.id)
-    return latest is not None and latest.revision == current.revision \
-        and latest.deleted_at is None
-
-
-def _lost_race(tenant: str, configuration_id: str, if_match: IfMatch | None) -> None:
-    """After a lost race: a 412 if the caller named the version that is now gone."""
-    if if_match is not None and not if_match.any:
-        latest = _load(tenant, configuration_id)
-        raise PreconditionFailed(f"configuration {configuration_id!r} changed since you read it",
-                                 current_etag=etag(latest.revision))
+    CONFIGURATIONS.check(item, if_match)
 
 
 Mutation = Callable[[ConfigurationItem], "ConfigurationItem | None"]
@@ -255,19 +198,8 @@ Write = Callable[[ConfigurationItem, ConfigurationItem], None]
 def _mutate(tenant: str, configuration_id: str, if_match: IfMatch | None, change: Mutation,
             write: Write) -> ConfigurationItem:
     """Read, ``change`` and conditionally ``write`` a live configuration, retrying lost races."""
-    for _ in range(ATTEMPTS):
-        current = _load(tenant, configuration_id)
-        _check(current, if_match)
-        successor = change(current)
-        if successor is None:
-            return current
-        try:
-            write(current, successor)
-        except _Raced:
-            _lost_race(tenant, configuration_id, if_match)
-            continue
-        return successor
-    raise Conflict(f"configuration {configuration_id!r} is being changed by others; retry")
+    return CONFIGURATIONS.mutate(lambda: _load(tenant, configuration_id), if_match, change,
+                                 write)
 
 
 def _patched(patch: ConfigurationPatch) -> Mutation:
@@ -289,22 +221,7 @@ def _patched(patch: ConfigurationPatch) -> Mutation:
 
 
 def _write_update(current: ConfigurationItem, new: ConfigurationItem) -> None:
-    renamed = new.name_key != current.name_key
-    try:
-        with transaction() as tx:
-            tx.save(new, condition=_unchanged(current))
-            tx.save(_container_event("updated", new))
-            if renamed:
-                tx.save(_claim(new), condition=ConfigurationNameItem.name_key.does_not_exist())
-                _release(tx, current)
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if not _still(current):
-            raise _Raced from exc
-        if renamed and _name_held_by_other(new):
-            raise _name_taken(new.name) from exc
-        raise
+    CONFIGURATIONS.write(current, new, _container_event("updated", new))
 
 
 def update(tenant: str, configuration_id: str, patch: ConfigurationPatch,
@@ -312,13 +229,6 @@ def update(tenant: str, configuration_id: str, patch: ConfigurationPatch,
     """Merge-patch a live configuration's name, description, file name or labels."""
     item = _mutate(tenant, configuration_id, if_match, _patched(patch), _write_update)
     return _view(item), item.revision
-
-
-def _release(tx: Any, item: ConfigurationItem) -> None:
-    """Delete ``item``'s name claim (it must be ours, or gone)."""
-    mine = (ConfigurationNameItem.configuration_id == item.id) \
-        | ConfigurationNameItem.name_key.does_not_exist()
-    tx.delete(_claim(item), condition=mine)
 
 
 def _deletable(current: ConfigurationItem) -> ConfigurationItem:
@@ -329,17 +239,7 @@ def _deletable(current: ConfigurationItem) -> ConfigurationItem:
 
 
 def _write_delete(current: ConfigurationItem, new: ConfigurationItem) -> None:
-    try:
-        with transaction() as tx:
-            tx.save(new, condition=_unchanged(current))
-            tx.save(_container_event("deleted", new))
-            _release(tx, current)
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if not _still(current):
-            raise _Raced from exc
-        raise
+    CONFIGURATIONS.write(current, new, _container_event("deleted", new), release=True)
 
 
 def delete(tenant: str, configuration_id: str, if_match: IfMatch | None) -> str:
@@ -398,7 +298,7 @@ def _write_version(item: ConfigurationVersionItem, body: bytes) -> None:
     except TransactWriteError as exc:
         if not condition_failed(exc):
             raise
-        raise _Raced from exc
+        raise Raced from exc
 
 
 def save_version(principal: Principal, configuration_id: str,
@@ -411,7 +311,7 @@ def save_version(principal: Principal, configuration_id: str,
         item = _new_version(container, number, body, spec.message, principal.actor)
         try:
             _write_version(item, body)
-        except _Raced:
+        except Raced:
             container = _load(principal.tenant, configuration_id)
             continue
         return _summary(item)
@@ -459,13 +359,13 @@ def _write_publish(current: ConfigurationItem, container: ConfigurationItem,
                    version: ConfigurationVersionItem) -> None:
     try:
         with transaction() as tx:
-            tx.save(container, condition=_unchanged(current))
+            tx.save(container, condition=CONFIGURATIONS.unchanged(current))
             tx.save(version, condition=ConfigurationVersionItem.published_at.does_not_exist())
             tx.save(_version_event("published", version))
     except TransactWriteError as exc:
         if not condition_failed(exc):
             raise
-        raise _Raced from exc
+        raise Raced from exc
 
 
 def _publish_once(principal: Principal, configuration_id: str, version: int,
@@ -491,7 +391,7 @@ def publish(principal: Principal, configuration_id: str, version: int,
     for _ in range(ATTEMPTS):
         try:
             return _publish_once(principal, configuration_id, version, if_match)
-        except _Raced:
+        except Raced:
             continue  # the next attempt sees the winner: 412, or already published
     raise Conflict(f"configuration {configuration_id!r} is being changed by others; retry")
 

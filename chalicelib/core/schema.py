@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from chalicelib.core.problems import ValidationFailed
+
+#: A character that is not a control character.
+PRINTABLE = r"[^\x00-\x1f\x7f]"
+#: A name operators see: no control characters, and no spaces at either end.
+NAME_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+#: A resource's free-text description.
+Description = Annotated[str, Field(max_length=1000)]
 
 
 class Schema(BaseModel):

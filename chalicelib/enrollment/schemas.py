@@ -7,19 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from chalicelib.core.schema import Actor, Schema
+from chalicelib.core.schema import PRINTABLE, Actor, Schema
 from chalicelib.core.settings import settings
 from chalicelib.enrollment.rules import MAX_USES
 
 Status = Literal["active", "revoked", "expired", "exhausted"]
 MAX_LABELS = 64
 
-_PRINTABLE = r"[^\x00-\x1f\x7f]"
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 GroupId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 LabelKey = Annotated[str, Field(
     min_length=1, max_length=63, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$")]
-LabelValue = Annotated[str, Field(max_length=256, pattern=f"^{_PRINTABLE}*$")]
+LabelValue = Annotated[str, Field(max_length=256, pattern=f"^{PRINTABLE}*$")]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(
     max_length=MAX_LABELS,
     description=f"Up to {MAX_LABELS} labels given to every agent the token enrolls.")]

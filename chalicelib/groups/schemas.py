@@ -8,18 +8,15 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from chalicelib.core.metadata import MAX_LABELS
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import NAME_PATTERN, PRINTABLE, Description, Schema
 
-_VISIBLE = r"[^\s\x00-\x1f\x7f]"
-_PRINTABLE = r"[^\x00-\x1f\x7f]"
 GroupName = Annotated[str, Field(
-    min_length=1, max_length=100, pattern=f"^{_VISIBLE}(?:{_PRINTABLE}*{_VISIBLE})?$",
+    min_length=1, max_length=100, pattern=NAME_PATTERN,
     description="Unique within the tenant, compared case-insensitively; no leading or "
                 "trailing spaces, no control characters.")]
-Description = Annotated[str, Field(max_length=1000)]
 LabelKey = Annotated[str, Field(
     min_length=1, max_length=63, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$")]
-LabelValue = Annotated[str, Field(max_length=256, pattern=f"^{_PRINTABLE}*$")]
+LabelValue = Annotated[str, Field(max_length=256, pattern=f"^{PRINTABLE}*$")]
 AgentId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$",
                                description="The agent's OpAMP instance_uid as 32 hex digits.")]
 

@@ -13,16 +13,15 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
-
-from chalicelib.core.concurrency import IfMatch, etag, new_revision
-from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.concurrency import IfMatch, new_revision
+from chalicelib.core.db import query_page
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
 from chalicelib.core.metadata import merge_labels, name_key
+from chalicelib.core.named import Named
 from chalicelib.core.paging import Page, PageRequest
-from chalicelib.core.problems import Conflict, NotFound, PreconditionFailed
+from chalicelib.core.problems import Conflict, NotFound
 from chalicelib.groups.models import GroupItem, GroupNameItem
 from chalicelib.groups.schemas import (
     DesiredConfiguration,
@@ -34,17 +33,13 @@ from chalicelib.groups.schemas import (
 
 #: The id (and initial name) of every tenant's default group.
 DEFAULT = "default"
-#: How often a change without a specific If-Match is retried when a concurrent change wins.
-ATTEMPTS = 3
+#: How groups and their name claims are stored and changed.
+GROUPS = Named(GroupItem, GroupNameItem, owner="group_id", noun="group", soft_deleted=True)
 
 _agents = LazyModule("chalicelib.agents.service")
 _configurations = LazyModule("chalicelib.configurations.service")
 _desired_cache = LazyModule("chalicelib.groups.desired")
 _with_default: set[str] = set()
-
-
-class _Raced(Exception):
-    """The group changed between our read and our conditional write."""
 
 
 # --- views, items, events --------------------------------------------------------------------
@@ -76,14 +71,6 @@ def _new_item(tenant: str, group_id: str, spec: GroupCreate) -> GroupItem:
     )
 
 
-def _successor(current: GroupItem, **changes: Any) -> GroupItem:
-    """The next state of ``current``: a new revision and ``updated_at``, plus ``changes``."""
-    state = {name: getattr(current, name) for name in GroupItem.get_attributes()}
-    state.update(revision=new_revision(deps().random_bytes), updated_at=deps().clock.now())
-    state.update(changes)
-    return GroupItem(**state)
-
-
 def _event(kind: str, item: GroupItem, data: dict[str, Any] | None = None) -> EventRecord:
     d = deps()
     return event_item(tenant=item.tenant, event_type=f"group.{kind}", subject=f"groups/{item.id}",
@@ -91,40 +78,12 @@ def _event(kind: str, item: GroupItem, data: dict[str, Any] | None = None) -> Ev
                       at=d.clock.now(), event_id=d.new_id(), random_hex=d.random_bytes(4).hex())
 
 
-def _claim(item: GroupItem) -> GroupNameItem:
-    return GroupNameItem(tenant=item.tenant, name_key=item.name_key, group_id=item.id)
-
-
-def _name_held_by_other(item: GroupItem) -> bool:
-    """Whether another group holds ``item``'s name (read after a cancelled transaction:
-    pynamodb reorders a transaction's actions, so reasons cannot be matched by position)."""
-    try:
-        claim = GroupNameItem.get(item.tenant, item.name_key, consistent_read=True)
-    except GroupNameItem.DoesNotExist:
-        return False
-    return claim.group_id != item.id
-
-
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"a group named {name!r} already exists in this tenant")
-
-
 # --- the default group -----------------------------------------------------------------------
 
 
 def _insert(item: GroupItem) -> None:
     """Write a new group with its name claim and ``group.created``; 409 if the name is taken."""
-    try:
-        with transaction() as tx:
-            tx.save(item, condition=GroupItem.id.does_not_exist())
-            tx.save(_claim(item), condition=GroupNameItem.name_key.does_not_exist())
-            tx.save(_event("created", item))
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if _name_held_by_other(item):
-            raise _name_taken(item.name) from exc
-        raise Conflict(f"a group with id {item.id!r} already exists") from exc
+    GROUPS.insert(item, _event("created", item))
 
 
 def _create_default(tenant: str) -> None:
@@ -217,49 +176,14 @@ def create(tenant: str, spec: GroupCreate) -> tuple[Group, str]:
     return _view(item), item.revision
 
 
-def _check(item: GroupItem, if_match: IfMatch | None) -> None:
-    if if_match is not None and not if_match.accepts(item.revision):
-        raise PreconditionFailed(f"group {item.id!r} changed since you read it",
-                                 current_etag=etag(item.revision))
-
-
-def _unchanged(item: GroupItem) -> Any:
-    """The write condition: the group is still as we read it, and live."""
-    return (GroupItem.revision == item.revision) & GroupItem.deleted_at.does_not_exist()
-
-
-def _release(tx: Any, item: GroupItem) -> None:
-    """Delete ``item``'s name claim (it must be ours, or gone)."""
-    mine = (GroupNameItem.group_id == item.id) | GroupNameItem.name_key.does_not_exist()
-    tx.delete(_claim(item), condition=mine)
-
-
 Change = Callable[[GroupItem], "GroupItem | None"]
 Write = Callable[[GroupItem, GroupItem], None]
 
 
 def _mutate(tenant: str, group_id: str, if_match: IfMatch | None, change: Change,
             write: Write) -> GroupItem:
-    """Read, ``change`` and conditionally ``write`` a live group, retrying lost races.
-
-    With a specific If-Match a lost race is a 412: the caller's version is gone.
-    """
-    for _ in range(ATTEMPTS):
-        current = _load(tenant, group_id)
-        _check(current, if_match)
-        successor = change(current)
-        if successor is None:
-            return current
-        try:
-            write(current, successor)
-        except _Raced:
-            if if_match is not None and not if_match.any:
-                latest = _load(tenant, group_id)
-                raise PreconditionFailed(f"group {group_id!r} changed since you read it",
-                                         current_etag=etag(latest.revision)) from None
-            continue
-        return successor
-    raise Conflict(f"group {group_id!r} is being changed by others; retry")
+    """Read, ``change`` and conditionally ``write`` a live group, retrying lost races."""
+    return GROUPS.mutate(lambda: _load(tenant, group_id), if_match, change, write)
 
 
 def _patched(patch: GroupPatch) -> Change:
@@ -272,36 +196,14 @@ def _patched(patch: GroupPatch) -> Change:
             else dict(current.labels)
         if (name, description, labels) == (current.name, current.description, current.labels):
             return None
-        return _successor(current, name=name, name_key=name_key(name),
+        return GROUPS.successor(current, name=name, name_key=name_key(name),
                           description=description, labels=labels)
 
     return change
 
 
-def _still(current: GroupItem) -> bool:
-    """Whether the stored group is still ``current`` (read after a cancelled transaction)."""
-    latest = _fetch(current.tenant, current.id)
-    return latest is not None and latest.revision == current.revision \
-        and latest.deleted_at is None
-
-
 def _write_update(current: GroupItem, new: GroupItem) -> None:
-    renamed = new.name_key != current.name_key
-    try:
-        with transaction() as tx:
-            tx.save(new, condition=_unchanged(current))
-            tx.save(_event("updated", new))
-            if renamed:
-                tx.save(_claim(new), condition=GroupNameItem.name_key.does_not_exist())
-                _release(tx, current)
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if not _still(current):
-            raise _Raced from exc
-        if renamed and _name_held_by_other(new):
-            raise _name_taken(new.name) from exc
-        raise
+    GROUPS.write(current, new, _event("updated", new))
 
 
 def update(tenant: str, group_id: str, patch: GroupPatch,
@@ -319,21 +221,11 @@ def _deletable(current: GroupItem) -> GroupItem:
     if members:
         raise Conflict(f"group {current.id!r} still has {members} agent(s); move them first")
     # Later: also refuse while a rollout targeting the group is active.
-    return _successor(current, deleted_at=deps().clock.now())
+    return GROUPS.successor(current, deleted_at=deps().clock.now())
 
 
 def _write_delete(current: GroupItem, new: GroupItem) -> None:
-    try:
-        with transaction() as tx:
-            tx.save(new, condition=_unchanged(current))
-            tx.save(_event("deleted", new))
-            _release(tx, current)
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if not _still(current):
-            raise _Raced from exc
-        raise
+    GROUPS.write(current, new, _event("deleted", new), release=True)
 
 
 def delete(tenant: str, group_id: str, if_match: IfMatch | None) -> tuple[Group, str]:
@@ -367,7 +259,7 @@ def add_members(tenant: str, group_id: str, agent_ids: list[str],
     """
     ensure_default(tenant)
     group = _load(tenant, group_id)
-    _check(group, if_match)
+    GROUPS.check(group, if_match)
     moved, missing = _move_each(tenant, group_id, agent_ids)
     if moved:
         _event("members-added", group, {"id": group_id, "agentIds": moved}).save()
@@ -381,8 +273,8 @@ def _put_on(configuration_id: str, version: int) -> Change:
     def change(current: GroupItem) -> GroupItem | None:
         if _desired(current) == (configuration_id, version):
             return None
-        return _successor(current, desired_configuration_id=configuration_id,
-                          desired_version=version)
+        return GROUPS.successor(current, desired_configuration_id=configuration_id,
+                                desired_version=version)
 
     return change
 

@@ -7,15 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from chalicelib.core.schema import Actor, Schema
+from chalicelib.core.schema import NAME_PATTERN, Actor, Description, Schema
 
-_VISIBLE = r"[^\s\x00-\x1f\x7f]"
-_PRINTABLE = r"[^\x00-\x1f\x7f]"
 PolicyName = Annotated[str, Field(
-    min_length=1, max_length=100, pattern=f"^{_VISIBLE}(?:{_PRINTABLE}*{_VISIBLE})?$",
+    min_length=1, max_length=100, pattern=NAME_PATTERN,
     description="Unique within the tenant, compared case-insensitively; no leading or "
                 "trailing spaces, no control characters. Denials name the policy by it.")]
-Description = Annotated[str, Field(max_length=1000)]
 Expression = Annotated[str, Field(
     min_length=1, max_length=65_536,
     description="A CEL expression that must evaluate to true for the push to be allowed "

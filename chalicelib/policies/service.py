@@ -18,22 +18,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import TransactWriteError
-
 from chalicelib.core.access import Principal
-from chalicelib.core.concurrency import IfMatch, etag, new_revision
-from chalicelib.core.db import condition_failed, query_page, transaction
+from chalicelib.core.concurrency import IfMatch, new_revision
+from chalicelib.core.db import query_page
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
 from chalicelib.core.metadata import name_key
+from chalicelib.core.named import Named
 from chalicelib.core.observability import logger
 from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import (
     AmporaError,
     Conflict,
     NotFound,
-    PreconditionFailed,
     ValidationFailed,
 )
 from chalicelib.policies import lifecycle
@@ -55,8 +53,8 @@ from chalicelib.policies.schemas import (
 if TYPE_CHECKING:
     from chalicelib.policies.cel import Compiled
 
-#: How often a change without a specific If-Match is retried when a concurrent change wins.
-ATTEMPTS = 3
+#: How policies and their name claims are stored and changed.
+POLICIES = Named(PolicyItem, PolicyNameItem, owner="policy_id", noun="policy")
 #: A denial lists at most this many violations (and as many warnings), with their totals.
 MAX_LISTED = 100
 #: Compiled programs kept per process.
@@ -73,10 +71,6 @@ _configurations = LazyModule("chalicelib.configurations.service")
 _tokens = LazyModule("chalicelib.tokens.service")
 
 _programs: OrderedDict[tuple[str, str, int], Compiled | str] = OrderedDict()
-
-
-class _Raced(Exception):
-    """The policy changed between our read and our conditional write."""
 
 
 # --- views, items, events --------------------------------------------------------------------
@@ -121,31 +115,6 @@ def _event(kind: str, item: PolicyItem) -> EventRecord:
     return event_item(tenant=item.tenant, event_type=f"policy.{kind}",
                       subject=f"policies/{item.id}", data=_view(item).to_wire(),
                       at=d.clock.now(), event_id=d.new_id(), random_hex=d.random_bytes(4).hex())
-
-
-def _successor(current: PolicyItem, **changes: Any) -> PolicyItem:
-    """The next state of ``current``: a new revision and ``updated_at``, plus ``changes``."""
-    state = {name: getattr(current, name) for name in PolicyItem.get_attributes()}
-    state.update(revision=new_revision(deps().random_bytes), updated_at=deps().clock.now())
-    state.update(changes)
-    return PolicyItem(**state)
-
-
-def _claim(item: PolicyItem) -> PolicyNameItem:
-    return PolicyNameItem(tenant=item.tenant, name_key=item.name_key, policy_id=item.id)
-
-
-def _name_held_by_other(item: PolicyItem) -> bool:
-    """Whether another policy holds ``item``'s name (read after a cancelled transaction)."""
-    try:
-        claim = PolicyNameItem.get(item.tenant, item.name_key, consistent_read=True)
-    except PolicyNameItem.DoesNotExist:
-        return False
-    return claim.policy_id != item.id
-
-
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"a policy named {name!r} already exists in this tenant")
 
 
 # --- who stands behind a change --------------------------------------------------------------
@@ -290,59 +259,7 @@ def create(principal: Principal, spec: PolicyCreate) -> tuple[Policy, str]:
 
 
 def _insert(item: PolicyItem) -> None:
-    try:
-        with transaction() as tx:
-            tx.save(item, condition=PolicyItem.id.does_not_exist())
-            tx.save(_claim(item), condition=PolicyNameItem.name_key.does_not_exist())
-            tx.save(_event("created", item))
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
-        if _name_held_by_other(item):
-            raise _name_taken(item.name) from exc
-        raise Conflict(f"a policy with id {item.id!r} already exists") from exc
-
-
-def _check(item: PolicyItem, if_match: IfMatch | None) -> None:
-    if if_match is not None and not if_match.accepts(item.revision):
-        raise PreconditionFailed(f"policy {item.id!r} changed since you read it",
-                                 current_etag=etag(item.revision))
-
-
-def _still(current: PolicyItem) -> bool:
-    """Whether the stored policy is still ``current`` (read after a cancelled transaction)."""
-    latest = _fetch(current.tenant, current.id)
-    return latest is not None and latest.revision == current.revision
-
-
-def _release(tx: Any, item: PolicyItem) -> None:
-    """Delete ``item``'s name claim (it must be ours, or gone)."""
-    mine = (PolicyNameItem.policy_id == item.id) | PolicyNameItem.name_key.does_not_exist()
-    tx.delete(_claim(item), condition=mine)
-
-
-def _write(kind: str) -> Callable[[PolicyItem, PolicyItem], None]:
-    """The conditional write of a change with its ``policy.<kind>`` event (and name claim)."""
-
-    def write(current: PolicyItem, new: PolicyItem) -> None:
-        renamed = new.name_key != current.name_key
-        try:
-            with transaction() as tx:
-                tx.save(new, condition=PolicyItem.revision == current.revision)
-                tx.save(_event(kind, new))
-                if renamed:
-                    tx.save(_claim(new), condition=PolicyNameItem.name_key.does_not_exist())
-                    _release(tx, current)
-        except TransactWriteError as exc:
-            if not condition_failed(exc):
-                raise
-            if not _still(current):
-                raise _Raced from exc
-            if renamed and _name_held_by_other(new):
-                raise _name_taken(new.name) from exc
-            raise
-
-    return write
+    POLICIES.insert(item, _event("created", item))
 
 
 Change = Callable[[PolicyItem], "PolicyItem | None"]
@@ -350,27 +267,10 @@ Change = Callable[[PolicyItem], "PolicyItem | None"]
 
 def _mutate(tenant: str, policy_id: str, if_match: IfMatch | None, change: Change,
             kind: str) -> PolicyItem:
-    """Read, ``change`` and conditionally write a policy, retrying lost races.
-
-    With a specific If-Match a lost race is a 412: the caller's version is gone.
-    """
-    write = _write(kind)
-    for _ in range(ATTEMPTS):
-        current = _load(tenant, policy_id)
-        _check(current, if_match)
-        successor = change(current)
-        if successor is None:
-            return current
-        try:
-            write(current, successor)
-        except _Raced:
-            if if_match is not None and not if_match.any:
-                latest = _load(tenant, policy_id)
-                raise PreconditionFailed(f"policy {policy_id!r} changed since you read it",
-                                         current_etag=etag(latest.revision)) from None
-            continue
-        return successor
-    raise Conflict(f"policy {policy_id!r} is being changed by others; retry")
+    """Read, ``change`` and conditionally write a policy with its ``policy.<kind>`` event,
+    retrying lost races (a 412 when the caller's If-Match names a revision now gone)."""
+    return POLICIES.mutate(lambda: _load(tenant, policy_id), if_match, change,
+                           lambda current, new: POLICIES.write(current, new, _event(kind, new)))
 
 
 def _patched(principal: Principal, patch: PolicyPatch) -> Change:
@@ -390,7 +290,7 @@ def _patched(principal: Principal, patch: PolicyPatch) -> Change:
         description = patch.description if "description" in given else current.description
         if revised is None and (name, description) == (current.name, current.description):
             return None
-        return _successor(current, name=name, name_key=name_key(name),
+        return POLICIES.successor(current, name=name, name_key=name_key(name),
                           description=description, **_stored(revised or lc))
 
     return change
@@ -419,7 +319,7 @@ def _approval(principal: Principal) -> Change:
                 "another Admin must approve it", slug="self-approval") from None
         assert approved.approved is not None
         _compiled(approved.approved.expression, current.scope)
-        return _successor(current, **_stored(approved))
+        return POLICIES.successor(current, **_stored(approved))
 
     return change
 
@@ -437,9 +337,9 @@ def _switched(principal: Principal, disabled: bool) -> Change:
         if lifecycle.set_disabled(_lifecycle(current), disabled) is None:
             return None
         if disabled:
-            return _successor(current, disabled_at=deps().clock.now(),
+            return POLICIES.successor(current, disabled_at=deps().clock.now(),
                               disabled_by=principal.actor)
-        return _successor(current, disabled_at=None, disabled_by=None)
+        return POLICIES.successor(current, disabled_at=None, disabled_by=None)
 
     return change
 

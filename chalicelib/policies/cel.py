@@ -3,7 +3,8 @@ seen, then evaluated per input, failing closed.
 
 The engine is the Rust-backed ``common-expression-language`` package (module ``cel``). It parses
 and evaluates but has no type checker and exposes no syntax tree, so this module reads the
-expression itself (a small CEL parser, run only on what the engine already accepted) to check:
+expression itself (:mod:`chalicelib.policies.syntax`, run only on what the engine already
+accepted) to check:
 
 * syntax (the engine's own errors, with their line and column);
 * names: the variables of the policy's scope, the comprehension variables in their bodies,
@@ -40,8 +41,12 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, NoReturn
 
-from chalicelib.configurations.content import position
 from chalicelib.policies.inputs import BOUNDS, SCHEMA
+from chalicelib.policies.syntax import (
+    ExpressionError,
+    Node,
+    Parser,
+)
 
 #: The scopes a policy is evaluated in, and the variables each one sees.
 SCOPES = ("rollout", "publish")
@@ -49,8 +54,6 @@ VARIABLES: dict[str, tuple[str, ...]] = {"rollout": ("agent", "config", "rollout
                                          "publish": ("config",)}
 #: Longest expression accepted, in characters.
 MAX_EXPRESSION_LENGTH = 4096
-#: Deepest nesting of parentheses, brackets, calls and conditionals.
-MAX_NESTING = 32
 #: Most comprehension macros (all, exists, exists_one, map, filter) in one expression.
 MAX_COMPREHENSIONS = 8
 #: Deepest nesting of comprehensions (one inside the body of another is depth 2).
@@ -61,20 +64,6 @@ MAX_COST = 10_000_000
 #: The size of the dynamic data (parsed configuration, attributes) the compile-time bound
 #: assumes: a typical collector configuration holds a few hundred values.
 TYPICAL_VALUES = 1_000
-
-
-class ExpressionError(ValueError):
-    """The expression cannot be a policy: ``message`` says why, at ``line`` and ``column``
-    (both from 1), which is character ``offset`` (from 0) of the source."""
-
-    def __init__(self, message: str, source: str, offset: int) -> None:
-        offset = max(0, min(offset, len(source)))
-        line, column = position(source, offset)
-        super().__init__(f"{message} (line {line}, column {column})")
-        self.message = message
-        self.line = line
-        self.column = column
-        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -132,7 +121,7 @@ def _compile(source: str, scope: str) -> Compiled:
                               f"{MAX_EXPRESSION_LENGTH} are allowed", source,
                               MAX_EXPRESSION_LENGTH)
     checked = _engine_program(source)
-    tree = _Parser(source).parse()
+    tree = Parser(source).parse()
     found = _Checker(source, scope).check(tree)
     _cross_check(source, checked, found)
     typical = _at(found.steps, TYPICAL_VALUES)
@@ -212,249 +201,10 @@ def _offset(source: str, line: int, column: int) -> int:
 
 def _failure_offset(source: str) -> int:
     try:
-        _Parser(source).parse()
+        Parser(source).parse()
     except ExpressionError as exc:
         return exc.offset
     return 0
-
-
-# --- tokens ----------------------------------------------------------------------------------
-
-_TOKENS = re.compile(r"""
-  (?P<space>[ \t\n\r\f]+|//[^\n]*)
-| (?P<string>(?:[rR][bB]?|[bB][rR])(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'[^'\n\r]*'|"[^"\n\r]*")
-           |[bB]?(?:'''(?:\\[\s\S]|[^\\])*?'''|\"\"\"(?:\\[\s\S]|[^\\])*?\"\"\"
-                   |'(?:\\.|[^'\\\n\r])*'|"(?:\\.|[^"\\\n\r])*"))
-| (?P<double>\d*\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-| (?P<uint>(?:0x[0-9a-fA-F]+|\d+)[uU])
-| (?P<int>0x[0-9a-fA-F]+|\d+)
-| (?P<ident>[_a-zA-Z][_a-zA-Z0-9]*)
-| (?P<punct>==|!=|<=|>=|&&|\|\||[<>!+\-*/%?:.,()\[\]{}])
-""", re.VERBOSE)
-_KEYWORDS = {"true": "bool", "false": "bool", "null": "null_type", "in": "punct"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # string, bytes, double, uint, int, bool, null_type, ident, punct, end
-    text: str
-    offset: int
-
-
-def _tokenize(source: str) -> list[_Token]:
-    tokens, offset = [], 0
-    while offset < len(source):
-        found = _TOKENS.match(source, offset)
-        if found is None:
-            raise ExpressionError(f"unexpected character {source[offset]!r}", source, offset)
-        kind, text = found.lastgroup or "", found.group()
-        if kind == "string" and re.match(r"[rR]?[bB]", text):
-            kind = "bytes"
-        if kind != "space":
-            tokens.append(_Token(_KEYWORDS.get(text, kind) if kind == "ident" else kind,
-                                 text, offset))
-        offset = found.end()
-    tokens.append(_Token("end", "", len(source)))
-    return tokens
-
-
-def _string_value(text: str) -> str | None:
-    """The value of a string literal without escapes (None when it has some)."""
-    raw = text[0] in "rR"
-    body = text.lstrip("rR")
-    quotes = 3 if body[:3] in ("'''", '"""') else 1
-    value = body[quotes:-quotes]
-    return value if raw or "\\" not in value else None
-
-
-# --- syntax tree -----------------------------------------------------------------------------
-
-_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "existsOne": 2, "map": 3, "filter": 2}
-_BINARY = ({"||": "_||_"}, {"&&": "_&&_"},
-           {"==": "_==_", "!=": "_!=_", "<": "_<_", "<=": "_<=_", ">": "_>_", ">=": "_>=_",
-            "in": "@in"},
-           {"+": "_+_", "-": "_-_"}, {"*": "_*_", "/": "_/_", "%": "_%_"})
-
-
-@dataclass(frozen=True, slots=True)
-class _Node:
-    """One node: ``lit`` (name: its type), ``ident``, ``select`` (name: the field; span: the
-    ``.field`` text), ``has``, ``call`` (name: the function or operator; target: the receiver),
-    ``list``, ``map`` (args: keys and values alternately), ``compr`` (name: the macro; target:
-    the range; var; args: the bodies). A literal keeps its ``text`` and, for a string without
-    escapes, its ``value``."""
-
-    kind: str
-    offset: int
-    name: str = ""
-    args: tuple[_Node, ...] = ()
-    target: _Node | None = None
-    var: str = ""
-    span: tuple[int, int] = (0, 0)
-    value: str | None = None
-    text: str = ""
-
-
-class _Parser:
-    """A recursive-descent CEL parser for expressions the engine has parsed already."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.tokens = _tokenize(source)
-        self.at = 0
-        self.depth = 0
-
-    def parse(self) -> _Node:
-        node = self._expr()
-        self._expect("")
-        return node
-
-    def _peek(self) -> _Token:
-        return self.tokens[self.at]
-
-    def _take(self) -> _Token:
-        token = self.tokens[self.at]
-        self.at += 1
-        return token
-
-    def _is(self, text: str) -> bool:
-        token = self.tokens[self.at]
-        return token.text == text and token.kind in ("punct", "end")
-
-    def _expect(self, text: str) -> _Token:
-        if not self._is(text):
-            raise self._unexpected()
-        return self._take()
-
-    def _unexpected(self) -> ExpressionError:
-        token = self._peek()
-        what = repr(token.text) if token.text else "the end"
-        return ExpressionError(f"unexpected {what}", self.source, token.offset)
-
-    def _expr(self) -> _Node:
-        self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise ExpressionError(f"the expression nests deeper than {MAX_NESTING} levels",
-                                  self.source, self._peek().offset)
-        node = self._binary(0)
-        if self._is("?"):
-            mark = self._take()
-            then = self._binary(0)
-            self._expect(":")
-            node = _Node("call", mark.offset, "_?_:_", (node, then, self._expr()))
-        self.depth -= 1
-        return node
-
-    def _binary(self, level: int) -> _Node:
-        if level == len(_BINARY):
-            return self._unary()
-        node = self._binary(level + 1)
-        while self._peek().kind == "punct" and self._peek().text in _BINARY[level]:
-            operator = self._take()
-            right = self._binary(level + 1)
-            node = _Node("call", operator.offset, _BINARY[level][operator.text], (node, right))
-        return node
-
-    def _unary(self) -> _Node:
-        marks = []
-        while self._is("!") or self._is("-"):
-            marks.append(self._take())
-        node = self._member()
-        for mark in reversed(marks):
-            node = _Node("call", mark.offset, "!_" if mark.text == "!" else "-_", (node,))
-        return node
-
-    def _member(self) -> _Node:
-        node = self._primary()
-        while True:
-            if self._is("."):
-                node = self._dot(node, self._take())
-            elif self._is("["):
-                mark = self._take()
-                index = self._expr()
-                self._expect("]")
-                node = _Node("call", mark.offset, "_[_]", (node, index))
-            elif self._is("{") and node.kind in ("ident", "select"):
-                raise self._struct()
-            else:
-                return node
-
-    def _dot(self, node: _Node, dot: _Token) -> _Node:
-        name = self._take()
-        if name.kind != "ident":
-            self.at -= 1
-            raise self._unexpected()
-        if not self._is("("):
-            return _Node("select", name.offset, name.text, target=node,
-                         span=(dot.offset, name.offset + len(name.text)))
-        args = self._arguments(")")
-        if name.text in _MACROS and args and args[0].kind == "ident" \
-                and 2 <= len(args) <= _MACROS[name.text]:
-            return _Node("compr", name.offset, name.text, args[1:], node, args[0].name)
-        return _Node("call", name.offset, name.text, args, node)
-
-    def _struct(self) -> ExpressionError:
-        return ExpressionError("message construction (Type{...}) is not supported",
-                               self.source, self._peek().offset)
-
-    def _arguments(self, close: str) -> tuple[_Node, ...]:
-        self._take()
-        args: list[_Node] = []
-        while not self._is(close):
-            args.append(self._expr())
-            if not self._is(close):
-                self._expect(",")
-        self._take()
-        return tuple(args)
-
-    def _primary(self) -> _Node:
-        token = self._peek()
-        if token.kind == "punct" and token.text in (".", "(", "[", "{"):
-            return self._bracketed(token)
-        if token.kind == "ident":
-            return self._name(self._take())
-        if token.kind in ("string", "bytes", "double", "uint", "int", "bool", "null_type"):
-            self._take()
-            value = _string_value(token.text) if token.kind == "string" else None
-            return _Node("lit", token.offset, token.kind, value=value, text=token.text)
-        raise self._unexpected()
-
-    def _bracketed(self, token: _Token) -> _Node:
-        if token.text == ".":
-            self._take()
-            if self._peek().kind != "ident":
-                raise self._unexpected()
-            return self._name(self._take())
-        if token.text == "(":
-            self._take()
-            node = self._expr()
-            self._expect(")")
-            return node
-        if token.text == "[":
-            return _Node("list", token.offset, args=self._arguments("]"))
-        return _Node("map", token.offset, args=self._entries())
-
-    def _entries(self) -> tuple[_Node, ...]:
-        self._take()
-        args: list[_Node] = []
-        while not self._is("}"):
-            args.append(self._expr())
-            self._expect(":")
-            args.append(self._expr())
-            if not self._is("}"):
-                self._expect(",")
-        self._take()
-        return tuple(args)
-
-    def _name(self, name: _Token) -> _Node:
-        if self._is("{"):
-            raise self._struct()
-        if not self._is("("):
-            return _Node("ident", name.offset, name.text)
-        args = self._arguments(")")
-        if name.text == "has" and len(args) == 1 and args[0].kind == "select":
-            return _Node("has", name.offset, target=args[0])
-        return _Node("call", name.offset, name.text, args)
 
 
 # --- types -----------------------------------------------------------------------------------
@@ -683,7 +433,7 @@ class _Checker:
         self.steps: Poly = ()
         self.names: set[str] = set()
 
-    def check(self, tree: _Node) -> _Findings:
+    def check(self, tree: Node) -> _Findings:
         info = self.visit(tree, _ONE, 0)
         if info.type not in ("bool", DYN):
             self.fail(f"the expression returns {_describe(info.type)}, not bool", tree)
@@ -693,21 +443,21 @@ class _Checker:
                 for name, used in self.fields.items()},
             steps=self.steps, bound_names=frozenset(self.names))
 
-    def fail(self, message: str, node: _Node | int) -> NoReturn:
+    def fail(self, message: str, node: Node | int) -> NoReturn:
         offset = node if isinstance(node, int) else node.offset
         raise ExpressionError(message, self.source, offset)
 
-    def visit(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def visit(self, node: Node, runs: Poly, depth: int) -> _Info:
         self.steps = _plus(self.steps, runs)
-        handler: Callable[[_Node, Poly, int], _Info] = getattr(self, f"_{node.kind}")
+        handler: Callable[[Node, Poly, int], _Info] = getattr(self, f"_{node.kind}")
         return handler(node, runs, depth)
 
     # leaves
 
-    def _lit(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _lit(self, node: Node, runs: Poly, depth: int) -> _Info:
         return _Info(node.name)
 
-    def _ident(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _ident(self, node: Node, runs: Poly, depth: int) -> _Info:
         info = self._root(node)
         if info is not None:
             self.fields[node.name] = None
@@ -719,7 +469,7 @@ class _Checker:
             return _Info("type")
         self.fail(self._unknown_name(node.name), node)
 
-    def _root(self, node: _Node) -> _Info | None:
+    def _root(self, node: Node) -> _Info | None:
         """The variable ``node`` names, if it is a variable of the scope."""
         if node.kind != "ident" or node.name not in self.roots or node.name in self.env:
             return None
@@ -734,7 +484,7 @@ class _Checker:
 
     # fields
 
-    def _operand(self, node: _Node, runs: Poly, depth: int) -> tuple[_Info, tuple[str, ...]]:
+    def _operand(self, node: Node, runs: Poly, depth: int) -> tuple[_Info, tuple[str, ...]]:
         """The value a field is read from, and where it comes from: ``(variable,)`` for a
         variable, ``(variable, field)`` for a map field of one read by name, else ``()``."""
         info = self._root(node)
@@ -751,7 +501,7 @@ class _Checker:
         self._use(root, name, whole=False)
         return self._field(operand, name, node), named
 
-    def _map_field(self, node: _Node) -> tuple[str, str] | None:
+    def _map_field(self, node: Node) -> tuple[str, str] | None:
         """``(variable, field)`` when ``node`` reads a map field of a variable by name."""
         target, name = node.target, node.name
         if node.kind == "call" and node.name == "_[_]" and node.args[1].kind == "lit":
@@ -783,7 +533,7 @@ class _Checker:
         elif len(origin) == 2:
             self._use(origin[0], origin[1], whole=False, key=name)
 
-    def _field(self, operand: _Info, name: str, node: _Node) -> _Info:
+    def _field(self, operand: _Info, name: str, node: Node) -> _Info:
         """The field ``name`` of ``operand``."""
         kind = operand.type
         path = None if operand.path is None else (*operand.path, name)
@@ -798,13 +548,13 @@ class _Checker:
             return _Info(DYN, path, _DYNAMIC)
         self.fail(f"cannot read the field '{name}' of {_describe(kind)}", node)
 
-    def _select(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _select(self, node: Node, runs: Poly, depth: int) -> _Info:
         assert node.target is not None
         operand, origin = self._operand(node.target, runs, depth)
         self._read(origin, node.name)
         return self._field(operand, node.name, node)
 
-    def _has(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _has(self, node: Node, runs: Poly, depth: int) -> _Info:
         select = node.target
         assert select is not None and select.target is not None
         operand, origin = self._operand(select.target, runs, depth)
@@ -816,7 +566,7 @@ class _Checker:
 
     # calls
 
-    def _call(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _call(self, node: Node, runs: Poly, depth: int) -> _Info:
         if node.name == "_[_]":
             return self._index(node, runs, depth)
         if node.name in _LOGICAL or node.name == "_?_:_":
@@ -827,7 +577,7 @@ class _Checker:
         self._linear_cost(node, infos, runs)
         return self._typed_call(node, infos)
 
-    def _check_function(self, node: _Node) -> None:
+    def _check_function(self, node: Node) -> None:
         if node.name in _OPERATORS or node.name == "-_":
             return
         table = MEMBER_FUNCTIONS if node.target is not None else GLOBAL_FUNCTIONS
@@ -837,7 +587,7 @@ class _Checker:
             self.fail(f"{node.name}() takes {table[node.name]} argument(s) here, not "
                       f"{len(node.args)}", node)
 
-    def _typed_call(self, node: _Node, infos: list[_Info]) -> _Info:
+    def _typed_call(self, node: Node, infos: list[_Info]) -> _Info:
         kinds = [info.type for info in infos]
         static = _static_result(node.name, kinds)
         size = _collection_size(infos, node.name)
@@ -857,13 +607,13 @@ class _Checker:
             found = static
         return _Info(found, size=size)
 
-    def _check_pattern(self, pattern: _Node) -> None:
+    def _check_pattern(self, pattern: Node) -> None:
         """A literal regular expression compiles (or the call fails on every evaluation)."""
         error, _ = _probe(f"''.matches({pattern.text})", "matches", True)
         if error:
             self.fail(error, pattern)
 
-    def _linear_cost(self, node: _Node, infos: list[_Info], runs: Poly) -> None:
+    def _linear_cost(self, node: Node, infos: list[_Info], runs: Poly) -> None:
         """Operators that walk whole collections cost a step per element: ``in`` a list,
         comparing or concatenating two collections."""
         if node.name == "@in" and not _is_map(infos[1].type):
@@ -873,7 +623,7 @@ class _Checker:
             for info in infos:
                 self.steps = _plus(self.steps, _times(runs, _size_of(info)))
 
-    def _index(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _index(self, node: Node, runs: Poly, depth: int) -> _Info:
         container, key = node.args
         operand, origin = self._operand(container, runs, depth)
         index = self.visit(key, runs, depth)
@@ -891,7 +641,7 @@ class _Checker:
             return replace(info, path=(*operand.path, literal))
         return info
 
-    def _logical(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _logical(self, node: Node, runs: Poly, depth: int) -> _Info:
         infos = [self.visit(arg, runs, depth) for arg in node.args]
         conditions = infos[:1] if node.name == "_?_:_" else infos
         for arg, info in zip(node.args, conditions, strict=False):
@@ -906,16 +656,16 @@ class _Checker:
 
     # collections
 
-    def _list(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _list(self, node: Node, runs: Poly, depth: int) -> _Info:
         infos = [self.visit(arg, runs, depth) for arg in node.args]
         return _Info(("list", _common([info.type for info in infos])), size=(len(infos),))
 
-    def _map(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _map(self, node: Node, runs: Poly, depth: int) -> _Info:
         infos = [self.visit(arg, runs, depth) for arg in node.args]
         keys, values = [info.type for info in infos[::2]], [info.type for info in infos[1::2]]
         return _Info(("map", _common(keys), _common(values)), size=(len(keys),))
 
-    def _compr(self, node: _Node, runs: Poly, depth: int) -> _Info:
+    def _compr(self, node: Node, runs: Poly, depth: int) -> _Info:
         assert node.target is not None
         self._check_loop(node, depth)
         source = self.visit(node.target, runs, depth)
@@ -931,7 +681,7 @@ class _Checker:
         self._restore(node.var, saved)
         return self._comprehension_result(node, bodies, element, source)
 
-    def _check_loop(self, node: _Node, depth: int) -> None:
+    def _check_loop(self, node: Node, depth: int) -> None:
         if len(self.loops) >= MAX_COMPREHENSIONS:
             self.fail(f"more than {MAX_COMPREHENSIONS} comprehensions (all, exists, "
                       "exists_one, map, filter)", node)
@@ -941,7 +691,7 @@ class _Checker:
             self.fail(f"the comprehension variable '{node.var}' hides the policy variable",
                       node)
 
-    def _element(self, source: _Info, node: _Node) -> tuple[_Type, bool]:
+    def _element(self, source: _Info, node: Node) -> tuple[_Type, bool]:
         kind = source.type
         if kind == DYN:
             return DYN, False
@@ -969,7 +719,7 @@ class _Checker:
         else:
             self.env[name] = saved
 
-    def _comprehension_result(self, node: _Node, bodies: list[_Info], element: _Type,
+    def _comprehension_result(self, node: Node, bodies: list[_Info], element: _Type,
                               source: _Info) -> _Info:
         predicates = bodies[:-1] if node.name == "map" else bodies
         for body, info in zip(node.args, predicates, strict=False):
@@ -1068,7 +818,7 @@ def _first(source: str, name: str) -> int:
 # --- the program the engine runs -------------------------------------------------------------
 
 
-def _fast_program(source: str, tree: _Node, checked: Any) -> Any:
+def _fast_program(source: str, tree: Node, checked: Any) -> Any:
     """The engine's program with every field selection ``x.f`` read as ``x['f']``.
 
     Same meaning (a missing key is the same error), but the engine copies the selected value
@@ -1092,7 +842,7 @@ def _fast_program(source: str, tree: _Node, checked: Any) -> Any:
     return fast if same else checked
 
 
-def _selections(node: _Node) -> Iterator[tuple[int, int, str]]:
+def _selections(node: Node) -> Iterator[tuple[int, int, str]]:
     """The ``.field`` selections of the tree (not those has() tests: they stay selections)."""
     if node.kind == "select":
         yield (*node.span, node.name)

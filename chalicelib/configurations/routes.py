@@ -119,7 +119,7 @@ def get_version(call: Call) -> Reply:
 @operation(bp, "POST", "/api/configurations/{id}/versions/{version}/publish",
            name="configurations.publish",
            summary="Publish a draft (If-Match: the configuration's ETag)",
-           response="VersionSummary", etag=True,
+           response="PublishedVersion", etag=True,
            problems=("not-found", "conflict", "policy-denied"), **_COMMON)
 def publish_version(call: Call) -> Reply:
     """Publish a draft after the publish-time checks; the ETag is the configuration's new one."""

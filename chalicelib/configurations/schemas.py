@@ -121,6 +121,24 @@ class VersionSummary(Schema):
     published_by: Actor | None
 
 
+class PolicyWarning(Schema):
+    """A warn-mode policy that did not allow the publish (the publish went through)."""
+
+    policy: str
+    policy_id: str
+    revision: int
+    message: str
+
+
+class PublishedVersion(VersionSummary):
+    """A version just published, with what warn-mode policies said of it."""
+
+    policy_warnings: list[PolicyWarning] = Field(
+        default_factory=list, description="Warn-mode publish policies that returned false or "
+                                          "could not be evaluated (the first 100).")
+    policy_warnings_total: int = 0
+
+
 class Version(VersionSummary):
     """A version with its content."""
 

@@ -36,6 +36,7 @@ from chalicelib.configurations.schemas import (
     ConfigurationCreate,
     ConfigurationPatch,
     ConfigurationQuery,
+    PublishedVersion,
     Version,
     VersionCreate,
     VersionSummary,
@@ -336,15 +337,16 @@ def get_version(tenant: str, configuration_id: str, version: int) -> Version:
 # --- publishing ------------------------------------------------------------------------------
 
 
-def _publish_checks(container: ConfigurationItem, item: ConfigurationVersionItem) -> None:
-    """Everything that must hold for ``item`` to be published; raises the problem if not.
+def _publish_checks(container: ConfigurationItem, item: ConfigurationVersionItem) -> Any:
+    """Everything that must hold for ``item`` to be published; raises the problem if not, and
+    returns the policies' report (warn-mode findings included).
 
     The content must still parse and fit the size limit of this deployment, and the
     tenant's ``publish``-scope policies in force must allow it (422 ``policy-denied``).
     """
     text = _load_body(item).decode("utf-8")
     _checked_body(item.content_type, text)
-    _policies.enforce_publish(container.tenant, {
+    return _policies.enforce_publish(container.tenant, {
         "content_type": item.content_type, "text": text, "configuration_id": container.id,
         "version": int(item.version), "name": container.name, "file_name": item.file_name})
 
@@ -369,23 +371,27 @@ def _write_publish(current: ConfigurationItem, container: ConfigurationItem,
 
 
 def _publish_once(principal: Principal, configuration_id: str, version: int,
-                  if_match: IfMatch | None) -> tuple[VersionSummary, str]:
+                  if_match: IfMatch | None) -> tuple[PublishedVersion, str]:
     """One attempt: already published is a success as is (RFC 9110 13.1.1), whatever If-Match."""
     current = _load(principal.tenant, configuration_id)
     item = _load_version(principal.tenant, configuration_id, version)
     if item.published_at is not None:
-        return _summary(item), current.revision
+        return PublishedVersion.model_validate(_summary_fields(item)), current.revision
     _check(current, if_match)
-    _publish_checks(current, item)
+    report = _publish_checks(current, item)
     published = _published(item, principal.actor)
     container = _successor(current, published_version=version,
                            published_at=published.published_at)
     _write_publish(current, container, published)
-    return _summary(published), container.revision
+    warnings = [{"policy": w.policy, "policy_id": w.policy_id, "revision": w.revision,
+                 "message": w.message} for w in report.warnings]
+    return PublishedVersion.model_validate({
+        **_summary_fields(published), "policy_warnings": warnings,
+        "policy_warnings_total": report.warnings_total}), container.revision
 
 
 def publish(principal: Principal, configuration_id: str, version: int,
-            if_match: IfMatch | None) -> tuple[VersionSummary, str]:
+            if_match: IfMatch | None) -> tuple[PublishedVersion, str]:
     """Publish a draft: it becomes the configuration's published version; returns it and the
     configuration's new revision. Publishing a published version changes nothing."""
     for _ in range(ATTEMPTS):

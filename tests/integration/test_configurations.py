@@ -643,11 +643,12 @@ def test_concurrent_publishes_of_different_drafts_leave_exactly_one_outcome(api:
 
     racing: list[bool] = []
 
-    def checks_then_race(container: Any, item: Any) -> None:
-        real(container, item)
+    def checks_then_race(container: Any, item: Any) -> Any:
+        report = real(container, item)
         if not racing:  # the other publish lands between our read and our write
             racing.append(True)
             other.append(publish(api, created["id"], 2, etag))
+        return report
 
     monkeypatch.setattr(service, "_publish_checks", checks_then_race)
     # When one publishes version 1 while the other publishes version 2

@@ -524,10 +524,16 @@ def test_an_evaluation_error_denies_failing_closed_with_its_own_message(api: Api
 
 def test_warn_policies_report_without_denying(api: Api) -> None:
     # Given an approved warn-mode policy that objects to the configuration
-    approved(api, "prefer-no-debug", NO_DEBUG, mode="warn")
+    warn = approved(api, "prefer-no-debug", NO_DEBUG, mode="warn")
     config = configuration(api, DEBUG)
-    # Then the publish goes through
-    assert publish(api, config).status == 200
+    # Then the publish goes through, and its answer says what the policy objected to
+    answer = publish(api, config)
+    assert answer.status == 200
+    assert answer.json["status"] == "published"
+    assert answer.json["policyWarnings"] == [{"policy": "prefer-no-debug",
+                                              "policyId": warn["id"], "revision": 1,
+                                              "message": "returned false"}]
+    assert answer.json["policyWarningsTotal"] == 1
 
 
 def test_a_denial_also_lists_warnings(api: Api) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chalicelib.core import selectors as label_selectors
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import LabelSelector, Schema
 
 Status = Literal["online", "offline", "revoked"]
 ConfigStatus = Literal["pending", "applying", "applied", "failed"]
@@ -19,8 +18,7 @@ class AgentQuery(Schema):
 
     group: str | None = Field(default=None, max_length=64, description="Group id.")
     status: Status | None = None
-    labels: str | None = Field(default=None, max_length=1000,
-                               description="Label selector, e.g. 'env=prod,tier!=edge'.")
+    labels: LabelSelector | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200,
                              description="Prefix of the host name or agent type.")
     type: str | None = Field(default=None, max_length=200,
@@ -33,13 +31,6 @@ class AgentQuery(Schema):
     drifted: bool | None = Field(
         default=None, description="Whether its effective config changed since it applied "
                                   "the desired one.")
-
-    @field_validator("labels")
-    @classmethod
-    def _selector(cls, value: str | None) -> str | None:
-        if value is not None:
-            label_selectors.parse(value)
-        return value
 
 
 class AgentMove(Schema):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -29,7 +30,14 @@ from chalicelib.agents.observation import (
 )
 from chalicelib.agents.remote_config import Desired, Standing, files_hash
 from chalicelib.agents.schemas import Agent, AgentQuery
-from chalicelib.core.db import condition_failed, label_conditions, query_page, transaction
+from chalicelib.core.db import (
+    condition_failed,
+    find,
+    get_or_not_found,
+    label_conditions,
+    query_page,
+    transaction,
+)
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
 from chalicelib.core.lazy import LazyModule
@@ -70,24 +78,19 @@ def heartbeat_interval(tenant: str) -> int:
 
 
 def forget_cached() -> None:
-    """Drop the cached intervals (tests change tenant settings)."""
+    """Drop the cached intervals and version targets (tests change settings and tables)."""
     _intervals.clear()
+    _version_target.cache_clear()
 
 
 # --- reading and viewing ------------------------------------------------------------------
 
 def _find(tenant: str, agent_id: str) -> AgentItem | None:
-    try:
-        return AgentItem.get(tenant, agent_id, consistent_read=True)
-    except AgentItem.DoesNotExist:
-        return None
+    return find(AgentItem, tenant, agent_id)
 
 
 def _get_item(tenant: str, agent_id: str) -> AgentItem:
-    item = _find(tenant, agent_id)
-    if item is None:
-        raise NotFound(f"no agent {agent_id!r}")
-    return item
+    return get_or_not_found(AgentItem, tenant, agent_id, "agent")
 
 
 def _labels(item: AgentItem) -> dict[str, str]:
@@ -245,12 +248,19 @@ def _target(tenant: str, group_id: str) -> Target:
     if wanted is None:
         return None
     try:
-        content = _configurations.delivery(tenant, *wanted)
+        return _version_target(tenant, *wanted)
     except (NotFound, Conflict):
         logger.warning("group %s wants a configuration version it cannot be given", group_id)
         return None
+
+
+@lru_cache(maxsize=64)
+def _version_target(tenant: str, configuration_id: str, version: int) -> tuple[Desired, Any]:
+    """A published version as a target: versions never change, so its fingerprints are
+    computed once per container, not on every heartbeat."""
+    content = _configurations.delivery(tenant, configuration_id, version)
     files = {content.file_name: (content.content_type, content.body)}
-    return Desired(configuration_id=wanted[0], version=wanted[1],
+    return Desired(configuration_id=configuration_id, version=version,
                    config_hash=content.config_hash.hex(), files_hash=files_hash(files)), content
 
 

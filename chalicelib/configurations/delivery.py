@@ -8,7 +8,6 @@ its readers too.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,11 +17,11 @@ from chalicelib.configurations.models import (
     ConfigurationVersionItem,
     version_key,
 )
+from chalicelib.core.db import ID
 from chalicelib.core.problems import Conflict, NotFound
 
 #: Deliveries kept in memory per process.
 DELIVERY_CACHE_SIZE = 64
-ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)

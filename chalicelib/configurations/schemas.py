@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from chalicelib.core import selectors as label_selectors
 from chalicelib.core.metadata import MAX_LABELS
-from chalicelib.core.schema import NAME_PATTERN, Actor, Description, Schema
+from chalicelib.core.schema import NAME_PATTERN, Actor, Description, LabelSelector, Schema
 
 ConfigurationName = Annotated[str, Field(
     min_length=1, max_length=100, pattern=NAME_PATTERN,
@@ -85,15 +84,7 @@ class ConfigurationQuery(Schema):
 
     name: str | None = Field(default=None, min_length=1, max_length=100,
                              description="Only names starting with this (case-insensitive).")
-    labels: str | None = Field(default=None, max_length=1000,
-                               description="Label selector, e.g. 'env=prod,tier!=edge'.")
-
-    @field_validator("labels")
-    @classmethod
-    def _selector(cls, value: str | None) -> str | None:
-        if value is not None:
-            label_selectors.parse(value)
-        return value
+    labels: LabelSelector | None = None
 
 
 class VersionCreate(Schema):

@@ -19,7 +19,6 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.configurations import content, diff
-from chalicelib.configurations.delivery import ID
 from chalicelib.configurations.delivery import load_body as _load_body
 from chalicelib.configurations.delivery import load_version as _load_version
 from chalicelib.configurations.models import (
@@ -43,18 +42,14 @@ from chalicelib.configurations.schemas import (
 )
 from chalicelib.core.access import Principal
 from chalicelib.core.concurrency import IfMatch, new_revision
-from chalicelib.core.db import condition_failed, label_conditions, query_page, transaction
+from chalicelib.core.db import condition_failed, find, label_conditions, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
 from chalicelib.core.metadata import merge_labels, name_key
 from chalicelib.core.named import Named, Raced
 from chalicelib.core.paging import Page, PageRequest
-from chalicelib.core.problems import (
-    AmporaError,
-    Conflict,
-    NotFound,
-)
+from chalicelib.core.problems import AmporaError, Conflict, NotFound, ValidationFailed
 from chalicelib.core.settings import settings
 
 #: How often a change is retried when a concurrent change wins (without a specific If-Match).
@@ -129,12 +124,7 @@ def _successor(current: ConfigurationItem, **changes: Any) -> ConfigurationItem:
 
 
 def _fetch(tenant: str, configuration_id: str) -> ConfigurationItem | None:
-    if not ID.match(configuration_id):
-        return None
-    try:
-        return ConfigurationItem.get(tenant, configuration_id, consistent_read=True)
-    except ConfigurationItem.DoesNotExist:
-        return None
+    return find(ConfigurationItem, tenant, configuration_id)
 
 
 def _load(tenant: str, configuration_id: str) -> ConfigurationItem:
@@ -262,9 +252,10 @@ def _checked_body(content_type: str, text: str) -> bytes:
         raise AmporaError(str(exc), slug="payload-too-large", size=exc.size,
                           limit=exc.limit) from exc
     except content.ContentError as exc:
-        raise AmporaError(f"the content is not valid {content_type}", slug="validation-failed",
-                          errors=[{"pointer": "/content", "detail": str(exc)}],
-                          contentType=content_type, line=exc.line, column=exc.column) from exc
+        raise ValidationFailed([{"pointer": "/content", "detail": str(exc)}],
+                               f"the content is not valid {content_type}",
+                               contentType=content_type, line=exc.line,
+                               column=exc.column) from exc
 
 
 def _last_number(tenant: str, configuration_id: str) -> int:

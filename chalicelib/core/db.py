@@ -6,6 +6,7 @@ and infra deploys each one with the same keys and indexes.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pynamodb.models import Model
@@ -128,14 +129,28 @@ def create_tables(models: list[type[Model]] | None = None) -> list[str]:
     return names
 
 
+#: What an id Ampora mints (or a caller may name) looks like; anything else names no item.
+ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def find(model: Any, tenant: str, item_id: str) -> Any:
+    """The tenant's item ``item_id`` (a consistent read), or None (also for a malformed id)."""
+    if not ID.match(item_id):
+        return None
+    try:
+        return model.get(tenant, item_id, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
 def get_or_not_found(model: Any, tenant: str, item_id: str, what: str) -> Any:
     """The tenant's item ``item_id`` (a consistent read), or a 404 naming ``what``."""
     from chalicelib.core.problems import NotFound
 
-    try:
-        return model.get(tenant, item_id, consistent_read=True)
-    except model.DoesNotExist as exc:
-        raise NotFound(f"no {what} {item_id!r}") from exc
+    item = find(model, tenant, item_id)
+    if item is None:
+        raise NotFound(f"no {what} {item_id!r}")
+    return item
 
 
 def _requirement(labels: Any, requirement: selectors.Requirement) -> Any:

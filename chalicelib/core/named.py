@@ -19,7 +19,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 from chalicelib.core.concurrency import IfMatch, etag, new_revision
-from chalicelib.core.db import condition_failed, transaction
+from chalicelib.core.db import condition_failed, find, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.problems import Conflict, PreconditionFailed
 
@@ -101,9 +101,8 @@ class Named(Generic[Item]):
 
     def still(self, current: Item) -> bool:
         """Whether the stored resource is still ``current`` (read after a cancelled write)."""
-        try:
-            latest = self.model.get(current.tenant, current.id, consistent_read=True)
-        except self.model.DoesNotExist:
+        latest = find(self.model, current.tenant, current.id)
+        if latest is None:
             return False
         live = not self.soft_deleted or getattr(latest, "deleted_at", None) is None
         return bool(latest.revision == current.revision) and live

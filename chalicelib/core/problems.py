@@ -148,9 +148,10 @@ class ValidationFailed(AmporaError):
 
     slug = "validation-failed"
 
-    def __init__(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
+    def __init__(self, errors: list[dict[str, str]], detail: str | None = None,
+                 **extensions: Any) -> None:
         summary = detail or f"{len(errors)} field(s) failed validation"
-        super().__init__(summary, errors=errors)
+        super().__init__(summary, errors=errors, **extensions)
 
 
 class ServiceUnavailable(AmporaError):

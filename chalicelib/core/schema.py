@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from chalicelib.core import selectors
 from chalicelib.core.problems import ValidationFailed
 
 #: A character that is not a control character.
@@ -15,6 +16,16 @@ PRINTABLE = r"[^\x00-\x1f\x7f]"
 NAME_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 #: A resource's free-text description.
 Description = Annotated[str, Field(max_length=1000)]
+
+
+def _selector(value: str) -> str:
+    selectors.parse(value)
+    return value
+
+
+#: A label selector query parameter, checked when parsed (``env=prod,tier!=edge``).
+LabelSelector = Annotated[str, AfterValidator(_selector), Field(
+    max_length=1000, description="Label selector, e.g. 'env=prod,tier!=edge'.")]
 
 
 class Schema(BaseModel):

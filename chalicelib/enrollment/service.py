@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.core.access import Principal
-from chalicelib.core.db import condition_failed, get_or_not_found, query_page, transaction
+from chalicelib.core.db import (
+    condition_failed,
+    find,
+    get_or_not_found,
+    query_page,
+    transaction,
+)
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
 from chalicelib.core.lazy import LazyModule
@@ -409,11 +415,8 @@ def identify(token: str) -> tuple[str, str]:
 
 def is_live(tenant: str, token_id: str) -> bool:
     """Whether the token is neither revoked nor expired (one consistent read)."""
-    try:
-        item = Token.get(tenant, token_id, consistent_read=True)
-    except Token.DoesNotExist:
-        return False
-    return _status(item, deps().clock.now()) not in ("revoked", "expired")
+    item = find(Token, tenant, token_id)
+    return item is not None and _status(item, deps().clock.now()) not in ("revoked", "expired")
 
 
 def redeem(token: str, agent_id: str) -> Grant:

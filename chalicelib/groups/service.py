@@ -14,7 +14,7 @@ from contextlib import suppress
 from typing import Any
 
 from chalicelib.core.concurrency import IfMatch, new_revision
-from chalicelib.core.db import query_page
+from chalicelib.core.db import find, query_page
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
@@ -110,10 +110,7 @@ def forget_known() -> None:
 
 
 def _fetch(tenant: str, group_id: str) -> GroupItem | None:
-    try:
-        return GroupItem.get(tenant, group_id, consistent_read=True)
-    except GroupItem.DoesNotExist:
-        return None
+    return find(GroupItem, tenant, group_id)
 
 
 def _fetch_healing(tenant: str, group_id: str) -> GroupItem | None:

@@ -12,7 +12,6 @@ approved revision number: a revision never changes, so the cache is never stale.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.access import Principal
 from chalicelib.core.concurrency import IfMatch, new_revision
-from chalicelib.core.db import query_page
+from chalicelib.core.db import find, query_page
 from chalicelib.core.deps import deps
 from chalicelib.core.events import EventRecord, event_item
 from chalicelib.core.lazy import LazyModule
@@ -61,7 +60,6 @@ MAX_LISTED = 100
 PROGRAM_CACHE_SIZE = 1024
 #: How deep a token's creator is followed (a token created by a token...).
 CREATOR_DEPTH = 5
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _cel = LazyModule("chalicelib.policies.cel")
 _inputs = LazyModule("chalicelib.policies.inputs")
@@ -156,10 +154,9 @@ def _compiled(expression: str, scope: str, pointer: str = "/expression") -> Comp
         return _cel.compile_expression(expression, scope)  # type: ignore[no-any-return]
     except _cel.ExpressionError as exc:
         detail = f"line {exc.line}, column {exc.column}: {exc.message}"
-        raise AmporaError(f"the expression does not compile: {exc.message}",
-                          slug="validation-failed", errors=[{"pointer": pointer,
-                                                             "detail": detail}],
-                          line=exc.line, column=exc.column) from exc
+        raise ValidationFailed([{"pointer": pointer, "detail": detail}],
+                               f"the expression does not compile: {exc.message}",
+                               line=exc.line, column=exc.column) from exc
 
 
 def _program(tenant: str, policy_id: str, revision: Revision, scope: str) -> Compiled | str:
@@ -188,12 +185,7 @@ def forget_programs() -> None:
 
 
 def _fetch(tenant: str, policy_id: str) -> PolicyItem | None:
-    if not _ID.match(policy_id):
-        return None
-    try:
-        return PolicyItem.get(tenant, policy_id, consistent_read=True)
-    except PolicyItem.DoesNotExist:
-        return None
+    return find(PolicyItem, tenant, policy_id)
 
 
 def _load(tenant: str, policy_id: str) -> PolicyItem:

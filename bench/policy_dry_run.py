@@ -3,12 +3,14 @@
 1. ``--agents N`` agents (default 100,000) are written straight into the agents table with
    pynamodb batch writes, all in one group of one tenant, shaped like agents that enrolled
    with labels and described themselves (identifying and non-identifying attributes,
-   health, a configuration status).
+   health, a configuration status); the group's roster (``agents/roster.py``) is written
+   with them, as enrolling them one by one would have written it.
 2. The dry run's service function (``POST /api/policies/evaluate``) evaluates a typical
    rollout-scope expression over the group, reported as a time and as agents per second.
-   With ``--breakdown``, also its parts: reading the group's agents alone
+   With ``--breakdown``, also its parts: reading the group's roster alone
    (``agents.service.group_views``), and building the inputs and evaluating over those
-   agents in memory.
+   agents in memory. With ``--presence``, also a dry run of an expression that reads
+   ``agent.online``, which joins every agent's item to the roster.
 3. With ``--http``, the same dry run through the app's handler (Chalice's test client,
    authenticated with a personal access token), with the size of the response.
 
@@ -41,6 +43,8 @@ os.environ.update({
 TENANT = "bench"
 #: A typical rollout-scope rule: only production agents, and no debug exporter.
 EXPRESSION = 'agent.labels["env"] == "prod" && !config.text.contains("debug")'
+#: A rule that reads presence, which the roster does not hold.
+PRESENCE_EXPRESSION = 'agent.online || agent.labels["env"] != "prod"'
 YAML = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://x\n"
 ADMIN = {"type": "user", "id": "bench", "name": "bench"}
 
@@ -73,12 +77,17 @@ def agent_item(model: Any, group_key: Any, group: str, index: int, now: datetime
 
 def write_agents(count: int, group: str) -> None:
     """``count`` agents of ``group``, written in batches (setup)."""
-    from chalicelib.agents.models import AgentItem, group_key
+    from chalicelib.agents.models import AgentItem, RosterShard, group_key
+    from chalicelib.agents.service import roster_shards
 
     now = datetime.now(UTC)
+    items = [agent_item(AgentItem, group_key, group, index, now) for index in range(count)]
     with AgentItem.batch_write() as batch:
-        for index in range(count):
-            batch.save(agent_item(AgentItem, group_key, group, index, now))
+        for item in items:
+            batch.save(item)
+    with RosterShard.batch_write() as batch:
+        for shard in roster_shards(TENANT, group, items):
+            batch.save(shard)
 
 
 def principal() -> Any:
@@ -121,8 +130,8 @@ def breakdown(group: str, count: int, results: dict[str, float]) -> None:
     from chalicelib.agents import service as agents
     from chalicelib.policies import cel, inputs
 
-    with timed("read the group (group_views)", count, results):
-        views = list(agents.group_views(TENANT, group))
+    with timed("read the roster (group_views)", count, results):
+        views = agents.group_views(TENANT, group, presence=False)
     assert len(views) == count, len(views)
     program = cel.compile_expression(EXPRESSION, "rollout")
     shared = {"config": inputs.config_input("application/yaml", YAML, configuration_id="c",
@@ -145,6 +154,17 @@ def through_service(group: str, config: str, count: int, results: dict[str, floa
     counts = result.counts
     print(f"  verdicts: {counts.evaluated:,} evaluated, {counts.denied:,} denied, "
           f"{len(result.verdicts)} listed", flush=True)
+
+
+def with_presence(group: str, config: str, count: int, results: dict[str, float]) -> None:
+    """A dry run of an expression that reads where agents stand now (``agent.online``)."""
+    from chalicelib.policies import service as policies
+    from chalicelib.policies.schemas import EvaluationRequest
+
+    body = EvaluationRequest.model_validate({**request(group, config),
+                                             "expression": PRESENCE_EXPRESSION})
+    with timed("dry run reading agent.online", count, results):
+        policies.evaluate(TENANT, body)
 
 
 def through_http(group: str, config: str, count: int, results: dict[str, float]) -> None:
@@ -172,6 +192,8 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true",
                         help="also time reading the group alone")
     parser.add_argument("--http", action="store_true", help="also through the handler")
+    parser.add_argument("--presence", action="store_true",
+                        help="also a rule that reads agent.online")
     args = parser.parse_args()
     from moto import mock_aws
 
@@ -184,6 +206,8 @@ def main() -> None:
         through_service(group, config, args.agents, results)
         if args.http:
             through_http(group, config, args.agents, results)
+        if args.presence:
+            with_presence(group, config, args.agents, results)
     dry_run = results["dry run (service)"]
     scaled = dry_run * 100_000 / args.agents
     verdict = "meets" if scaled <= 10 else "misses"

@@ -9,6 +9,7 @@ change on a heartbeat, so heartbeats cost no index writes).
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     MapAttribute,
@@ -92,3 +93,22 @@ class AgentItem(Model):
     drifted = BooleanAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     by_group = ByGroup()
+
+
+@table
+class RosterShard(Model):
+    """One shard of a group's roster (see agents/roster.py): its members' entries, packed.
+
+    ``revision`` changes with every write, which is conditioned on the revision read; an
+    empty shard is deleted.
+    """
+
+    class Meta:
+        table_name = table_name("rosters")
+
+    group_key = UnicodeAttribute(hash_key=True)
+    shard = NumberAttribute(range_key=True)
+    revision = UnicodeAttribute()
+    members = BinaryAttribute(legacy_encoding=False)
+    #: How many agents ``members`` holds.
+    size = NumberAttribute()

@@ -8,7 +8,7 @@ that records them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -16,9 +16,9 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.agents import presence
+from chalicelib.agents import presence, roster
 from chalicelib.agents.capabilities import capability_names
-from chalicelib.agents.models import AgentItem, group_key
+from chalicelib.agents.models import AgentItem, RosterShard, group_key
 from chalicelib.agents.observation import (
     BootstrapToken,
     ClientCertificate,
@@ -31,6 +31,7 @@ from chalicelib.agents.observation import (
 from chalicelib.agents.remote_config import Desired, Standing, files_hash
 from chalicelib.agents.schemas import Agent, AgentQuery
 from chalicelib.core.db import (
+    cancelled,
     condition_failed,
     find,
     get_or_not_found,
@@ -47,7 +48,7 @@ from chalicelib.core.problems import Conflict, InvalidToken, NotFound
 
 __all__ = ["BootstrapToken", "CheckIn", "ClientCertificate", "Enrollment", "Observation",
            "check_in", "count_in_group", "get", "group_views", "heartbeat_interval", "list_agents",
-           "mark_certificate", "move", "revoke_certificate", "token_revoked"]
+           "mark_certificate", "move", "revoke_certificate", "roster_shards", "token_revoked"]
 
 _configurations = LazyModule("chalicelib.configurations.delivery")
 _desired = LazyModule("chalicelib.groups.desired")
@@ -217,23 +218,159 @@ def _actions(updates: dict[str, Any]) -> list[Any]:
 
 def _write(item: AgentItem, updates: dict[str, Any], events: list[Any],
            condition: Any = None) -> bool:
-    """Apply ``updates`` (with ``events``, atomically); False if ``condition`` failed."""
+    """Apply ``updates`` (with ``events`` and the roster change they make, atomically); False
+    if ``condition`` failed."""
     guard = AgentItem.id.exists() if condition is None else AgentItem.id.exists() & condition
-    try:
-        if not events:
+    moves = _roster_changes(item, updates)
+    if not events and not moves:
+        try:
             item.update(actions=_actions(updates), condition=guard)
-        else:
-            with transaction() as tx:
-                tx.update(item, actions=_actions(updates), condition=guard)
-                for event in events:
-                    tx.save(event)
-    except (UpdateError, TransactWriteError) as exc:
-        if not condition_failed(exc):
-            raise
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+    elif not _commit(item.tenant, lambda tx: tx.update(item, actions=_actions(updates),
+                                                       condition=guard), moves, events):
         return False
     for name, value in updates.items():
         setattr(item, name, value)
     return True
+
+
+# --- the roster (agents/roster.py) ------------------------------------------------------------
+
+#: Tries of a write whose roster shard another write changed meanwhile.
+ROSTER_ATTEMPTS = 8
+
+
+def _entry(item: AgentItem) -> dict[str, Any]:
+    return roster.entry(_view(item, deps().clock.now(), heartbeat_interval(item.tenant))
+                        .to_wire())
+
+
+def _roster_changes(item: AgentItem, updates: dict[str, Any]) -> list[roster.Change]:
+    """The roster changes of writing ``updates`` to ``item``."""
+    if roster.SOURCE_ATTRIBUTES.isdisjoint(updates):
+        return []
+    after = AgentItem.from_raw_data(item.serialize())
+    for name, value in updates.items():
+        setattr(after, name, value)
+    return roster.changes(item.id, _entry(item), _entry(after))
+
+
+def _shard_writes(tenant: str, change: roster.Change) -> list[Callable[[Any], None]]:
+    """The transaction operation that applies ``change`` to its shard as it stands now
+    (conditioned on the shard's revision), or none when there is nothing to change."""
+    key = group_key(tenant, change.group_id)
+    current = find_shard(key, change.shard)
+    members = roster.unpack(None if current is None else current.members)
+    if current is None and change.entry is None:
+        return []
+    blob = roster.applied(members, change)
+    if current is None:
+        created = RosterShard(group_key=key, shard=change.shard, revision=deps().new_id(),
+                              members=blob, size=len(members))
+        return [lambda tx: tx.save(created, condition=RosterShard.shard.does_not_exist())]
+    unchanged = RosterShard.revision == current.revision
+    if not members:
+        return [lambda tx: tx.delete(current, condition=unchanged)]
+    updated = RosterShard(group_key=key, shard=change.shard, revision=deps().new_id(),
+                          members=blob, size=len(members))
+    return [lambda tx: tx.save(updated, condition=unchanged)]
+
+
+def find_shard(key: str, shard: int) -> RosterShard | None:
+    """One roster shard, read consistently (None: the shard is empty)."""
+    try:
+        return RosterShard.get(key, shard, consistent_read=True)
+    except RosterShard.DoesNotExist:
+        return None
+
+
+def _commit(tenant: str, write: Callable[[Any], None], moves: list[roster.Change],
+            events: list[Any]) -> bool:
+    """Run the agent's ``write`` with its roster ``moves`` and ``events`` in one transaction;
+    False if the agent's condition failed. A shard changed by another write meanwhile is read
+    again and the transaction retried."""
+    for _attempt in range(ROSTER_ATTEMPTS):
+        shards = [op for change in moves for op in _shard_writes(tenant, change)]
+        try:
+            with transaction() as tx:
+                write(tx)
+                for op in shards:
+                    op(tx)
+                for event in events:
+                    tx.save(event)
+        except TransactWriteError as exc:
+            failed = cancelled(exc)
+            if failed.get(0) == "ConditionalCheckFailed":
+                return False
+            if not any(1 <= index <= len(shards) for index in failed):
+                raise
+            continue
+        return True
+    raise Conflict("the group's roster kept changing; try again")
+
+
+def _roster_view(tenant: str, agent: dict[str, Any], group_id: str) -> dict[str, Any] | None:
+    """An agent the roster could not hold whole, read from its item (None: it left)."""
+    item = _find(tenant, str(agent["id"]))
+    return None if item is None or item.group_id != group_id else view(item).to_wire()
+
+
+def _presence(tenant: str, group_id: str) -> dict[str, dict[str, Any]]:
+    """Each agent of the group's ``status`` and ``online`` now, by id: read from the agent
+    items, only the attributes that say it."""
+    now, interval = deps().clock.now(), heartbeat_interval(tenant)
+    found = {}
+    for item in AgentItem.query(tenant, filter_condition=AgentItem.group_id == group_id,
+                                attributes_to_get=["id", "last_seen_at", "disconnected_at",
+                                                   "cert_revoked_at"]):
+        online = presence.is_online(item.last_seen_at, item.disconnected_at is not None, now,
+                                    interval)
+        revoked = item.cert_revoked_at is not None
+        found[item.id] = {
+            "status": presence.status(revoked=revoked, online=online),
+            "online": online and not revoked}
+    return found
+
+
+def group_views(tenant: str, group_id: str, *, presence: bool = True) -> list[dict[str, Any]]:
+    """Every agent of a group as policies see it, in id order: the API's wire form, from the
+    group's roster.
+
+    With ``presence`` the agents' ``status`` and ``online`` are joined from their items
+    (reading every item of the group, a few attributes each); the agent items then also
+    decide membership, so an agent missing from the roster is read whole. Without it, those
+    fields are absent.
+    """
+    members: dict[str, dict[str, Any]] = {}
+    for shard in RosterShard.query(group_key(tenant, group_id), consistent_read=True):
+        members.update(roster.unpack(shard.members))
+    joined = _presence(tenant, group_id) if presence else None
+    if joined is not None:
+        members = {agent_id: members.get(agent_id) or {"id": agent_id, "truncated": True}
+                   for agent_id in joined}
+    views = []
+    for agent_id in sorted(members):
+        agent: dict[str, Any] | None = members[agent_id]
+        if agent is not None and agent.get("truncated"):
+            agent = _roster_view(tenant, agent, group_id)
+        if agent is None:
+            continue
+        if joined is not None:
+            agent = {**agent, **joined[agent_id]}
+        views.append(agent)
+    return views
+
+
+def roster_shards(tenant: str, group_id: str, items: Iterable[AgentItem]) -> list[RosterShard]:
+    """The roster of a group made of ``items`` (all in that group), as items to save: for
+    loading many agents at once (benches, imports) rather than agent by agent."""
+    key = group_key(tenant, group_id)
+    return [RosterShard(group_key=key, shard=shard, revision=deps().new_id(),
+                        members=roster.pack(members), size=len(members))
+            for shard, members in sorted(roster.shards(_entry(item) for item in items).items())]
 
 
 # --- the configuration the agent's group wants ------------------------------------------------
@@ -391,14 +528,9 @@ def _enroll(tenant: str, agent_id: str, obs: Observation, grant: Enrollment, now
             "changed": outcome.changed}
     events = [_event(tenant, "agent.enrolled", agent_id, data, now),
               *_config_events(item, outcome, now)]
-    try:
-        with transaction() as tx:
-            tx.save(item, condition=AgentItem.id.does_not_exist())
-            for event in events:
-                tx.save(event)
-    except TransactWriteError as exc:
-        if not condition_failed(exc):
-            raise
+    moves = roster.changes(agent_id, None, _entry(item))
+    if not _commit(tenant, lambda tx: tx.save(item, condition=AgentItem.id.does_not_exist()),
+                   moves, events):
         return None
     return item, outcome, target
 
@@ -504,17 +636,6 @@ def move(tenant: str, agent_id: str, group_id: str) -> dict[str, Any]:
 def count_in_group(tenant: str, group_id: str) -> int:
     """How many agents are in the group now."""
     return int(AgentItem.by_group.count(group_key(tenant, group_id)))
-
-
-def group_views(tenant: str, group_id: str) -> Iterator[dict[str, Any]]:
-    """Every agent of a group as the API shows it (wire form), in id order: what policies
-    evaluate. One paged query of the tenant's agents, filtered to the group (a projection
-    would save no read capacity: DynamoDB charges for whole items)."""
-    now = deps().clock.now()
-    interval = heartbeat_interval(tenant)
-    items = AgentItem.query(tenant, filter_condition=AgentItem.group_id == group_id)
-    for item in items:
-        yield _view(item, now, interval).to_wire()
 
 
 def mark_certificate(tenant: str, agent_id: str, *, serial: str, not_after: datetime,

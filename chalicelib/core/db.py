@@ -111,9 +111,16 @@ def transaction() -> Any:
 def condition_failed(exc: Exception) -> bool:
     """Whether a pynamodb write failed because its condition did not hold."""
     if exc.__class__.__name__ == "TransactWriteError":
-        reasons = getattr(exc, "cancellation_reasons", None) or []
-        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+        return "ConditionalCheckFailed" in cancelled(exc).values()
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def cancelled(exc: Exception) -> dict[int, str]:
+    """Why a transaction was cancelled, by the position of each operation that caused it
+    (``ConditionalCheckFailed``, ``TransactionConflict``, ...); empty for other errors."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return {index: reason.code for index, reason in enumerate(reasons)
+            if reason is not None and reason.code not in (None, "None")}
 
 
 def create_tables(models: list[type[Model]] | None = None) -> list[str]:

@@ -105,6 +105,14 @@ class Compiled:
         agents against one ``config`` shares its conversion for the engine)."""
         return _evaluate(self, variables)
 
+    def reads(self, variable: str, name: str) -> bool:
+        """Whether the expression may read the field ``name`` of ``variable`` (it reads it by
+        name, or uses the variable whole)."""
+        for root, used in self._fields:
+            if root == variable:
+                return used is None or any(key == name for key, _keys in used)
+        return False
+
 
 def compile_expression(source: str, scope: str) -> Compiled:
     """``source`` checked for ``scope`` and compiled, or :class:`ExpressionError` saying where

@@ -603,10 +603,19 @@ def _judge_all(rule: Rule, variables: Iterator[tuple[str | None, dict[str, Any] 
         tally.add(agent, allowed, error)
 
 
-def _rollout_variables(tenant: str, group_id: str, config: Any, rollout: dict[str, Any]
-                       ) -> Iterator[tuple[str | None, dict[str, Any] | str]]:
+def reads_presence(rules: Iterable[Rule]) -> bool:
+    """Whether any of ``rules`` may read where agents stand now (``agent.status``,
+    ``agent.online``): only then must a group's agents be read one by one, not from its
+    roster alone (``agents.service.group_views``)."""
+    return any(not isinstance(rule.program, str)
+               and (rule.program.reads("agent", "status") or rule.program.reads("agent", "online"))
+               for rule in rules)
+
+
+def _rollout_variables(tenant: str, group_id: str, config: Any, rollout: dict[str, Any],
+                       rule: Rule) -> Iterator[tuple[str | None, dict[str, Any] | str]]:
     shared = {"config": config, "rollout": _inputs.rollout_input(rollout)}
-    for agent in _agents.group_views(tenant, group_id):
+    for agent in _agents.group_views(tenant, group_id, presence=reads_presence([rule])):
         yield str(agent["id"]), _with_agent(shared, agent)
 
 
@@ -636,7 +645,7 @@ def evaluate(tenant: str, request: EvaluationRequest) -> EvaluationResult:
     else:
         rollout = {"groupId": group_id, "configurationId": request.configuration_id,
                    "configurationVersion": request.version, **request.rollout}
-        _judge_all(rule, _rollout_variables(tenant, group_id, config, rollout), tally)
+        _judge_all(rule, _rollout_variables(tenant, group_id, config, rollout, rule), tally)
     listed = tally.listed
     return EvaluationResult(
         rule=shown, counts=tally.counts(), verdicts=listed,

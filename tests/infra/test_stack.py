@@ -582,3 +582,10 @@ def test_package_fits_lambda(package: zipfile.ZipFile) -> None:
 
 def test_synth_writes_a_cloud_assembly(stack: Synth) -> None:
     assert (stack.outdir / "manifest.json").is_file()
+
+
+def test_the_group_rosters_table_is_deployed(stack: Synth) -> None:
+    rosters = stack_tables(stack)[f"{PREFIX}rosters"]
+    assert rosters["KeySchema"] == [{"AttributeName": "group_key", "KeyType": "HASH"},
+                                    {"AttributeName": "shard", "KeyType": "RANGE"}]
+    assert _sorted(rosters["AttributeDefinitions"]) == [("group_key", "S"), ("shard", "N")]

@@ -14,6 +14,8 @@ from chalicelib.meta.planned import bp as planned_routes
 from chalicelib.meta.routes import bp as meta_routes
 from chalicelib.opamp.routes import bp as opamp_routes
 from chalicelib.policies.routes import bp as policy_routes
+from chalicelib.rollouts.routes import bp as rollout_routes
+from chalicelib.rollouts.tasks import bp as rollout_tasks
 from chalicelib.tenants.routes import bp as tenant_routes
 from chalicelib.tokens.routes import bp as token_routes
 
@@ -29,6 +31,8 @@ app.register_blueprint(opamp_routes)
 app.register_blueprint(group_routes)
 app.register_blueprint(configuration_routes)
 app.register_blueprint(policy_routes)
+app.register_blueprint(rollout_routes)
+app.register_blueprint(rollout_tasks)
 app.register_blueprint(certificate_routes)
 app.register_blueprint(meta_routes)
 app.register_blueprint(planned_routes)

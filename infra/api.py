@@ -2,8 +2,8 @@
 
 ``chalice.cdk.Chalice`` packages the app (``chalice package``) and includes the SAM
 template it writes. :class:`AmporaApi` hooks in between: once Chalice has written
-``sam.json``, the template gets the gateway's problem responses and, unless the stack
-is deployed as one function, one function per route.
+``sam.json``, the template gets the gateway's problem responses, one role for all its
+functions and, unless the stack is deployed as one function, one function per route.
 """
 
 from __future__ import annotations
@@ -15,23 +15,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chalice import Chalice as ChaliceApp
 from chalice.cdk import Chalice
 from constructs import Construct
-
-from infra.functions import Route, routes_of
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def load_routes(project_dir: Path) -> list[Route]:
-    """The routes of the Chalice app in ``project_dir`` (its ``app.py``)."""
+def load_app(project_dir: Path) -> ChaliceApp:
+    """The Chalice app in ``project_dir`` (its ``app.py``): its routes and other functions."""
     root = str(project_dir)
     if root not in sys.path:
         sys.path.insert(0, root)
     module = importlib.import_module("app")
     if Path(module.__file__ or "").resolve().parent != project_dir.resolve():
         raise RuntimeError(f"'import app' found {module.__file__}, not {project_dir}/app.py")
-    return routes_of(module.app.routes)
+    app: ChaliceApp = module.app
+    return app
 
 
 class AmporaApi(Chalice):

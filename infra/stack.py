@@ -1,5 +1,6 @@
-"""The whole deployable Ampora stack: the REST API (one function per route), the agents' HTTP
-API with its mutual-TLS domain, the tables, the cursor secret and the tenant CAs' permissions."""
+"""The whole deployable Ampora stack: the REST API (one function per route), the app's other
+functions (rollout tasks, the sweep), the rollout state machine, the agents' HTTP API with its
+mutual-TLS domain, the tables, the cursor secret and the tenant CAs' permissions."""
 
 from __future__ import annotations
 
@@ -14,21 +15,27 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.agents import TRUSTSTORE_KEY, AgentApi
-from infra.api import AmporaApi, load_routes
+from infra.api import AmporaApi, load_app
 from infra.config import LATE_SETTINGS, UNSET_AUTHORITY, StageSettings
 from infra.functions import (
     API_HANDLER,
     agent_routes,
     function_ids,
+    lambda_functions,
+    name_functions,
     rest_routes,
+    routes_of,
+    share_role,
     split_functions,
     without_routes,
 )
 from infra.gateway import with_problem_responses
+from infra.rollouts import MACHINE_ARN_SETTING, RolloutMachine
 from infra.tables import model_tables
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The role Chalice creates for its API handler (``autogen_policy`` is off; see .chalice/).
+#: The role Chalice creates for its API handler (``autogen_policy`` is off; see .chalice/),
+#: which every function runs as.
 HANDLER_ROLE = "ApiHandlerRole"
 
 
@@ -41,6 +48,18 @@ def _check_settings(environment: dict[str, str]) -> None:
         raise ValueError(f"settings required by the app are not deployed: {missing}")
 
 
+def _machine_name(prefix: str) -> str:
+    """The rollout machine's name as the app computes it, under the stage's table prefix
+    (infra/app.py runs the synth with the stage's settings)."""
+    from chalicelib.core.settings import settings
+    from chalicelib.rollouts.executions import machine_name
+
+    if settings().table_prefix != prefix:
+        raise ValueError(f"the synth runs with table prefix {settings().table_prefix!r}, "
+                         f"the stage deploys {prefix!r}")
+    return machine_name()
+
+
 def _models() -> list[Any]:
     """Every pynamodb table model of every feature."""
     from chalicelib.bootstrap import all_models
@@ -49,14 +68,17 @@ def _models() -> list[Any]:
 
 
 class AmporaStack(Stack):
-    """API Gateway + Lambda (Chalice), DynamoDB tables from the models, the cursor secret."""
+    """API Gateway + Lambda (Chalice), Step Functions for rollouts, DynamoDB tables from the
+    models, the cursor secret."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings,
                  **kwargs: Any) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
         self.settings = settings
-        self.routes = load_routes(ROOT)
+        app = load_app(ROOT)
+        self.routes = routes_of(app.routes)
         self.agent_routes = agent_routes(self.routes)
+        self.lambda_functions = lambda_functions(app)
         environment = settings.environment()
         _check_settings(environment)
         self.api = AmporaApi(self, "Api", source_dir=str(ROOT), rewrite=self._rewrite,
@@ -66,6 +88,7 @@ class AmporaStack(Stack):
         self.tables = model_tables(self, _models(), settings.resource_prefix)
         self.agents = self._agent_api()
         self._truststore_settings()
+        self.rollouts = self._rollout_machine()
         self._grant_access(self.api.get_role(HANDLER_ROLE))
         self._warn_if_unconfigured()
         CfnOutput(self, "Stage", value=settings.stage)
@@ -79,6 +102,8 @@ class AmporaStack(Stack):
         api = template["Resources"]["RestAPI"]["Properties"]
         api["DefinitionBody"] = with_problem_responses(
             without_routes(api["DefinitionBody"], self.agent_routes), self.settings.docs_url)
+        template = name_functions(share_role(template, HANDLER_ROLE), self.lambda_functions,
+                                  self.settings.resource_prefix)
         if self.settings.single_function:
             return template
         return split_functions(template, rest_routes(self.routes), self.settings.resource_prefix,
@@ -107,6 +132,20 @@ class AmporaStack(Stack):
             for function in self.functions:
                 self.api.add_environment_variable(name, value, function)
 
+    def _rollout_machine(self) -> RolloutMachine:
+        """The rollout state machine on the app's task functions; every function is told its
+        ARN (built from its name: see infra/rollouts.py)."""
+        from chalicelib.rollouts.machine import TASKS
+
+        logical_ids = {name: logical_id for logical_id, name in self.lambda_functions.items()}
+        machine = RolloutMachine(
+            self, "Rollouts", name=_machine_name(self.settings.resource_prefix),
+            tasks={role: self._function(logical_ids[name]) for role, name in TASKS.items()},
+            tracing=self.settings.tracing)
+        for function in self.functions:
+            self.api.add_environment_variable(MACHINE_ARN_SETTING, machine.arn, function)
+        return machine
+
     def _function(self, logical_id: str) -> lambda_.IFunction:
         """A function of the packaged template, which this stack may grant invoke permissions on."""
         arn = self.api.get_resource(logical_id).get_att("Arn").to_string()
@@ -130,12 +169,13 @@ class AmporaStack(Stack):
 
     def _grant_access(self, role: iam.IRole) -> None:
         """Read/write on every table and index, read on the cursor secret, create and read the
-        tenants' CA secrets, X-Ray if traced."""
+        tenants' CA secrets, the agents' truststore, drive rollout executions, X-Ray if traced."""
         for table in self.tables:
             table.grant_read_write_data(role)
         self.cursor_secret.grant_read(role)
-        role.add_to_principal_policy(self._ca_secrets_statement())
-        for statement in self._truststore_statements():
+        statements = [self._ca_secrets_statement(), *self._truststore_statements(),
+                      *self.rollouts.caller_statements()]
+        for statement in statements:
             role.add_to_principal_policy(statement)
         if self.settings.tracing:
             role.add_to_principal_policy(iam.PolicyStatement(

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.agents import presence, roster
 from chalicelib.agents.capabilities import capability_names
@@ -31,13 +31,12 @@ from chalicelib.agents.observation import (
 from chalicelib.agents.remote_config import Desired, Standing, files_hash
 from chalicelib.agents.schemas import Agent, AgentQuery
 from chalicelib.core.db import (
-    cancelled,
     condition_failed,
     find,
     get_or_not_found,
     label_conditions,
     query_page,
-    transaction,
+    transact,
 )
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
@@ -48,7 +47,8 @@ from chalicelib.core.problems import Conflict, InvalidToken, NotFound
 
 __all__ = ["BootstrapToken", "CheckIn", "ClientCertificate", "Enrollment", "Observation",
            "check_in", "count_in_group", "get", "group_views", "heartbeat_interval", "list_agents",
-           "mark_certificate", "move", "revoke_certificate", "roster_shards", "token_revoked"]
+           "mark_certificate", "move", "online_of", "revoke_certificate", "roster_shards",
+           "token_revoked"]
 
 _configurations = LazyModule("chalicelib.configurations.delivery")
 _desired = LazyModule("chalicelib.groups.desired")
@@ -294,21 +294,21 @@ def _commit(tenant: str, write: Callable[[Any], None], moves: list[roster.Change
     again and the transaction retried."""
     for _attempt in range(ROSTER_ATTEMPTS):
         shards = [op for change in moves for op in _shard_writes(tenant, change)]
-        try:
-            with transaction() as tx:
-                write(tx)
-                for op in shards:
-                    op(tx)
-                for event in events:
-                    tx.save(event)
-        except TransactWriteError as exc:
-            failed = cancelled(exc)
-            if failed.get(0) == "ConditionalCheckFailed":
-                return False
-            if not any(1 <= index <= len(shards) for index in failed):
-                raise
-            continue
-        return True
+
+        def build(tx: Any, shards: list[Callable[[Any], None]] = shards) -> None:
+            write(tx)
+            for op in shards:
+                op(tx)
+            for event in events:
+                tx.save(event)
+
+        failed = transact(build)
+        if not failed:
+            return True
+        if failed.get(AgentItem.Meta.table_name) == "ConditionalCheckFailed":
+            return False
+        if RosterShard.Meta.table_name not in failed:
+            raise Conflict(f"the agent's write was cancelled: {failed}")
     raise Conflict("the group's roster kept changing; try again")
 
 
@@ -332,6 +332,21 @@ def _presence(tenant: str, group_id: str) -> dict[str, dict[str, Any]]:
         found[item.id] = {
             "status": presence.status(revoked=revoked, online=online),
             "online": online and not revoked}
+    return found
+
+
+def online_of(tenant: str, agent_ids: Iterable[str]) -> dict[str, bool]:
+    """Whether each of the agents is online now, by id (unknown agents are left out): read
+    in batches, only the attributes that say it."""
+    now, interval = deps().clock.now(), heartbeat_interval(tenant)
+    keys = [(tenant, agent_id) for agent_id in agent_ids]
+    found = {}
+    for item in AgentItem.batch_get(keys, attributes_to_get=["id", "last_seen_at",
+                                                             "disconnected_at",
+                                                             "cert_revoked_at"]):
+        online = presence.is_online(item.last_seen_at, item.disconnected_at is not None, now,
+                                    interval)
+        found[item.id] = online and item.cert_revoked_at is None
     return found
 
 
@@ -379,9 +394,10 @@ def roster_shards(tenant: str, group_id: str, items: Iterable[AgentItem]) -> lis
 Target = tuple[Desired, Any] | None
 
 
-def _target(tenant: str, group_id: str) -> Target:
-    """The group's desired configuration version and its content (both cached per container)."""
-    wanted = _desired.desired_configuration(tenant, group_id)
+def _target(tenant: str, group_id: str, agent_id: str) -> Target:
+    """The version the agent should run, as its group says (the group's desired version, or
+    a rollout's), and its content (both cached per container)."""
+    wanted = _desired.desired_configuration(tenant, group_id, agent_id)
     if wanted is None:
         return None
     try:
@@ -516,7 +532,7 @@ def _landing_group(tenant: str, group_id: str) -> str:
 def _enroll(tenant: str, agent_id: str, obs: Observation, grant: Enrollment, now: datetime,
             interval: int) -> tuple[AgentItem, Plan, Target] | None:
     group = _landing_group(tenant, grant.group_id)
-    target = _target(tenant, group)
+    target = _target(tenant, group, agent_id)
     item = AgentItem(tenant=tenant, id=agent_id, group_id=group,
                      group_key=group_key(tenant, group), labels=dict(grant.labels),
                      enrolled_at=now, enrolled_by=grant.token_id,
@@ -604,7 +620,7 @@ def check_in(tenant: str, agent_id: str, obs: Observation,
             return _result(*enrolled[:2], interval, checked, enrolled[2])
         item = _get_item(tenant, agent_id)  # a concurrent first message enrolled it
     _confirm_renewal(item, checked)
-    target = _target(tenant, item.group_id)
+    target = _target(tenant, item.group_id, agent_id)
     return _result(item, _update(item, obs, now, interval, target), interval, checked, target)
 
 

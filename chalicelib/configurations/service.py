@@ -59,6 +59,7 @@ CONFIGURATIONS = Named(ConfigurationItem, ConfigurationNameItem, owner="configur
                        noun="configuration", soft_deleted=True, attempts=ATTEMPTS)
 
 _groups = LazyModule("chalicelib.groups.service")
+_rollouts = LazyModule("chalicelib.rollouts.service")
 _policies = LazyModule("chalicelib.policies.service")
 
 
@@ -226,6 +227,10 @@ def _deletable(current: ConfigurationItem) -> ConfigurationItem:
     if _groups.uses_configuration(current.tenant, current.id):
         raise Conflict(f"configuration {current.id!r} is in use: a group is on one of its "
                        "versions")
+    holder = _rollouts.holding(current.tenant, current.id)
+    if holder is not None:
+        raise Conflict(f"configuration {current.id!r} is in use: rollout {holder} moves a "
+                       "group onto one of its versions")
     return _successor(current, deleted_at=deps().clock.now())
 
 

@@ -111,16 +111,42 @@ def transaction() -> Any:
 def condition_failed(exc: Exception) -> bool:
     """Whether a pynamodb write failed because its condition did not hold."""
     if exc.__class__.__name__ == "TransactWriteError":
-        return "ConditionalCheckFailed" in cancelled(exc).values()
+        reasons = getattr(exc, "cancellation_reasons", None) or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def cancelled(exc: Exception) -> dict[int, str]:
-    """Why a transaction was cancelled, by the position of each operation that caused it
-    (``ConditionalCheckFailed``, ``TransactionConflict``, ...); empty for other errors."""
+def transact(build: Any) -> dict[str, str]:
+    """Run the transaction ``build(tx)`` adds its operations to; ``{}`` once committed, or
+    why it was cancelled, by table (see :func:`cancelled`). Other errors are raised."""
+    from pynamodb.exceptions import TransactWriteError
+
+    tx = transaction()
+    try:
+        with tx:
+            build(tx)
+    except TransactWriteError as exc:
+        found = cancelled(exc, tx)
+        if not found:
+            raise
+        return found
+    return {}
+
+
+def cancelled(exc: Exception, tx: Any) -> dict[str, str]:
+    """Why the transaction ``tx`` was cancelled: by the table of each operation that caused
+    it (``ConditionalCheckFailed``, ``TransactionConflict``...); empty for other errors.
+
+    DynamoDB answers one reason per operation, in the order sent, and pynamodb sends condition
+    checks, deletes, puts and updates in that order, whatever the order they were added in.
+    """
     reasons = getattr(exc, "cancellation_reasons", None) or []
-    return {index: reason.code for index, reason in enumerate(reasons)
-            if reason is not None and reason.code not in (None, "None")}
+    sent = [*tx._condition_check_items, *tx._delete_items, *tx._put_items, *tx._update_items]
+    found: dict[str, str] = {}
+    for operation, reason in zip(sent, reasons, strict=False):
+        if reason is not None and reason.code not in (None, "None"):
+            found.setdefault(str(operation["TableName"]), reason.code)
+    return found
 
 
 def create_tables(models: list[type[Model]] | None = None) -> list[str]:

@@ -72,6 +72,8 @@ class Settings:
     bootstrap_token_max_ttl_seconds: int = 2_592_000
     truststore_bucket: str = ""
     agent_domain_name: str = ""
+    #: The rollout state machine; empty: found by its name (``<table prefix>rollouts``).
+    rollout_state_machine_arn: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -104,6 +106,7 @@ class Settings:
                 env, "AMPORA_BOOTSTRAP_TOKEN_MAX_TTL_SECONDS", 2_592_000, 300, 31_536_000),
             truststore_bucket=env.get("AMPORA_TRUSTSTORE_BUCKET", ""),
             agent_domain_name=env.get("AMPORA_AGENT_DOMAIN_NAME", ""),
+            rollout_state_machine_arn=env.get("AMPORA_ROLLOUT_STATE_MACHINE_ARN", ""),
         )
 
 

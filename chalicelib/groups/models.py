@@ -34,6 +34,12 @@ class GroupItem(Model):
     #: The published configuration version the group's agents should run (None: none yet).
     desired_configuration_id = UnicodeAttribute(null=True)
     desired_version = NumberAttribute(null=True)
+    #: The rollout holding the group (one at a time), and the split of its agents between the
+    #: desired version and a rollout's version: ``id``, ``configurationId``, ``version`` and
+    #: ``threshold`` (agents whose key in the rollout is under it get the rollout's version;
+    #: see rollouts/waves.py). An aborted rollout leaves its split, no longer held.
+    active_rollout_id = UnicodeAttribute(null=True)
+    rollout = JSONAttribute(null=True)
 
 
 @table

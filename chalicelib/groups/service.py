@@ -214,6 +214,9 @@ def update(tenant: str, group_id: str, patch: GroupPatch,
 def _deletable(current: GroupItem) -> GroupItem:
     if current.id == DEFAULT:
         raise Conflict("the default group cannot be deleted")
+    if current.active_rollout_id is not None:
+        raise Conflict(f"rollout {current.active_rollout_id!r} holds the group; abort or roll "
+                       "it back first")
     members = int(_agents.count_in_group(current.tenant, current.id))
     if members:
         raise Conflict(f"group {current.id!r} still has {members} agent(s); move them first")

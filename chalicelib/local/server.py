@@ -116,8 +116,9 @@ def start_aws() -> Any:
     from moto import mock_aws
 
     from chalicelib.local import transactions
+    from chalicelib.local.stepfunctions import MOTO_CONFIG
 
-    mock = mock_aws()
+    mock = mock_aws(config=MOTO_CONFIG)
     mock.start()
     transactions.install()
     return mock
@@ -194,6 +195,31 @@ def _mutual_tls(config: LocalConfig) -> Any:
     return mtls.client_trust(config.home).context
 
 
+def _rollouts(worker: Any, snapshots: Snapshots) -> Any:
+    """The rollout state machine, its tasks run under the worker's lock (moto is not
+    thread-safe); rollouts whose execution died with the last run are driven on."""
+    from chalicelib.local import rollouts
+    from chalicelib.local.stepfunctions import LocalStateMachines
+    from chalicelib.rollouts import service
+
+    def locked(handler: Any) -> Any:
+        def run(event: Any, context: Any) -> Any:
+            with worker.lock:
+                try:
+                    return handler(event, context)
+                finally:
+                    snapshots.mark_dirty()
+        return run
+
+    machines = LocalStateMachines()
+    machines.install()
+    rollouts.install(machines, locked)
+    driven = service.redrive_lost()
+    if driven:
+        log.info("drove on %d rollout(s) whose execution ended with the last run", driven)
+    return machines
+
+
 def _run(config: LocalConfig) -> int:
     from chalicelib.bootstrap import all_models
     from chalicelib.core.db import create_tables
@@ -204,6 +230,7 @@ def _run(config: LocalConfig) -> int:
     snapshots = Snapshots(config.home, create_tables(all_models()), worker.lock)
     restored = snapshots.restore()
     tls = _mutual_tls(config)
+    machines = _rollouts(worker, snapshots)
     gateway = Gateway(config, chalice_app, oidc.load_signing_key(config.home), worker,
                       on_call=snapshots.mark_dirty)
     try:
@@ -213,6 +240,7 @@ def _run(config: LocalConfig) -> int:
               file=sys.stderr)
         return 1
     finally:
+        machines.uninstall()
         worker.shutdown()
         if snapshots.dirty:
             snapshots.save()

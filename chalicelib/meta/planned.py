@@ -16,13 +16,6 @@ bp = Blueprint(__name__)
 
 #: (method, path, feature) of every catalogue endpoint not built yet.
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/api/rollouts", "rollouts"),
-    ("POST", "/api/rollouts", "rollouts"),
-    ("POST", "/api/rollouts/{id}/start", "rollouts"),
-    ("POST", "/api/rollouts/{id}/pause", "rollouts"),
-    ("POST", "/api/rollouts/{id}/resume", "rollouts"),
-    ("POST", "/api/rollouts/{id}/abort", "rollouts"),
-    ("POST", "/api/rollouts/{id}/rollback", "rollouts"),
     ("GET", "/api/git-sources", "GitOps"),
     ("POST", "/api/git-sources", "GitOps"),
     ("POST", "/api/git-sources/{id}/sync", "GitOps"),

@@ -495,6 +495,12 @@ def config_facts(tenant: str, configuration_id: str, version: int) -> dict[str, 
             "name": container.name, "file_name": found.file_name}
 
 
+def rollout_reads_presence(tenant: str) -> bool:
+    """Whether the tenant's rollout-scope policies in force read where agents stand now: the
+    agents given to :func:`enforce_rollout` must then carry ``status`` and ``online``."""
+    return reads_presence(_in_force(tenant, "rollout"))
+
+
 def enforce_rollout(tenant: str, agents: Iterable[dict[str, Any]], config: dict[str, Any],
                     rollout: dict[str, Any]) -> Report:
     """Evaluate the tenant's rollout-scope policies for each targeted agent.

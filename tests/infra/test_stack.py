@@ -1,5 +1,6 @@
-"""The deployable stack, synthesized as a user would: routes, tables, settings, gateway, package,
-the agents' HTTP API and its mutual-TLS domain.
+"""The deployable stack, synthesized as a user would: routes, the app's other functions, the
+rollout state machine, tables, settings, gateway, package, the agents' HTTP API and its
+mutual-TLS domain.
 
 Both synths (function-per-endpoint with the agents' custom domain, then
 ``-c singleFunction=true`` without it) run once for this module; every test reads the templates and assets they wrote. They live in one module
@@ -37,6 +38,8 @@ DOMAIN = {
 }
 PREFIX = "ampora-ci-"
 FUNCTION = "AWS::Serverless::Function"
+#: What the test resolves the template's pseudo parameters to.
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
 
 
 # --- Given: the app as the code defines it ---------------------------------------------
@@ -62,6 +65,18 @@ def rest_routes(routes: list[tuple[str, str]], agent_routes: list[tuple[str, str
                 ) -> list[tuple[str, str]]:
     """The routes operators call, served by the REST API."""
     return [r for r in routes if r not in agent_routes]
+
+
+@pytest.fixture(scope="module")
+def lambdas() -> dict[str, tuple[str, str]]:
+    """The app's functions that serve no route (``@lambda_function``, ``@schedule``): their
+    (name, handler) by the logical id ``chalice package`` gives them."""
+    from chalice.utils import to_cfn_resource_name
+
+    import app
+
+    functions: list[Any] = [*app.app.pure_lambda_functions, *app.app.event_sources]
+    return {to_cfn_resource_name(f.name): (f.name, f.handler_string) for f in functions}
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +114,14 @@ def _integration_target(swagger: dict[str, Any], method: str, path: str) -> str:
 # --- Function per endpoint ----------------------------------------------------------------
 
 def test_every_route_has_a_function_of_its_own(stack: Synth, rest_routes: list[tuple[str, str]],
-                                               agent_routes: list[tuple[str, str]]) -> None:
+                                               agent_routes: list[tuple[str, str]],
+                                               lambdas: dict[str, tuple[str, str]]) -> None:
     targets = [_integration_target(stack.swagger, method, path) for method, path in rest_routes]
     targets += [_http_api_target(stack, method, path) for method, path in agent_routes]
 
     assert len(set(targets)) == len(rest_routes) + len(agent_routes), "two routes share a function"
-    assert sorted(targets) == sorted(_functions(stack)), "a function serves no route"
+    assert sorted(targets) == sorted(set(_functions(stack)) - set(lambdas)), \
+        "a function serves no route"
     for target in targets:
         props = _functions(stack)[target]["Properties"]
         assert (props["Handler"], props["Runtime"]) == ("app.app", "python3.11")
@@ -140,9 +157,10 @@ def test_every_declared_operation_is_served(stack: Synth, routes: list[tuple[str
 
 
 def test_single_function_switch_deploys_one_function_for_all_routes(
-    single: Synth, rest_routes: list[tuple[str, str]], agent_routes: list[tuple[str, str]]
+    single: Synth, rest_routes: list[tuple[str, str]], agent_routes: list[tuple[str, str]],
+    lambdas: dict[str, tuple[str, str]]
 ) -> None:
-    (only,) = _functions(single)
+    (only,) = set(_functions(single)) - set(lambdas)
 
     assert {_integration_target(single.swagger, m, p) for m, p in rest_routes} == {only}
     assert {_http_api_target(single, m, p) for m, p in agent_routes} <= {only}
@@ -305,10 +323,15 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 
 def _role_statements(synthesized: Synth) -> list[dict[str, Any]]:
-    """The statements of every policy attached to the functions' role."""
+    """The statements of every policy attached to the functions' role (they all share one)."""
     roles = {json.dumps(f["Properties"]["Role"]) for f in _functions(synthesized).values()}
     assert len(roles) == 1, roles
     (role_id,) = json.loads(roles.pop())["Fn::GetAtt"][:1]  # not the custom resources' roles
+    return _statements(synthesized, role_id)
+
+
+def _statements(synthesized: Synth, role_id: str) -> list[dict[str, Any]]:
+    """The statements of every policy attached to the role ``role_id``."""
     return [s for p in synthesized.of_type("AWS::IAM::Policy").values()
             if f'"{role_id}"' in json.dumps(p["Properties"]["Roles"])
             for s in p["Properties"]["PolicyDocument"]["Statement"]]
@@ -503,6 +526,146 @@ def test_functions_may_create_and_read_the_tenant_ca_secrets_only(
     resource = statement["Resource"]["Fn::Join"][1]
     assert resource[-1] == ":secret:ampora/ci/ca/*"
     assert {"Ref": "AWS::AccountId"} in resource
+
+
+# --- Rollouts: the task functions, the sweep and the state machine ---------------------------
+# (No dependency cycle among them: cfn-lint, below, checks the template for one.)
+
+def _resolve(synthesized: Synth, value: Any) -> Any:
+    """``value`` as CloudFormation resolves it: pseudo parameters as :data:`PSEUDO`, a
+    function's ``Arn`` from its name."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return PSEUDO[value["Ref"]]
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_resolve(synthesized, part) for part in parts)
+    if "Fn::GetAtt" in value:
+        function_id, attribute = value["Fn::GetAtt"]
+        assert attribute == "Arn", value
+        return _function_arn(_functions(synthesized)[function_id]["Properties"]["FunctionName"])
+    raise AssertionError(f"cannot resolve {value}")
+
+
+def _function_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:{PSEUDO['AWS::AccountId']}:function:{name}"
+
+
+def _states_arn(resource: str) -> str:
+    return f"arn:aws:states:us-east-1:{PSEUDO['AWS::AccountId']}:{resource}"
+
+
+def _machine(synthesized: Synth) -> tuple[str, dict[str, Any]]:
+    """The rollout state machine's logical id and properties."""
+    ((machine_id, machine),) = synthesized.of_type("AWS::StepFunctions::StateMachine").items()
+    return machine_id, dict(machine["Properties"])
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_the_apps_other_functions_are_deployed_once_each_with_their_handler(
+        variant: str, request: pytest.FixtureRequest, lambdas: dict[str, tuple[str, str]]) -> None:
+    from chalicelib.rollouts.machine import TASKS
+
+    synthesized: Synth = request.getfixturevalue(variant)
+    functions = [f["Properties"] for f in _functions(synthesized).values()]
+
+    assert {*TASKS.values(), "rollout-sweep"} <= {name for name, _ in lambdas.values()}
+    for logical_id, (name, handler) in lambdas.items():
+        function = _functions(synthesized)[logical_id]["Properties"]
+        assert (function["Handler"], function["FunctionName"]) == (handler, f"{PREFIX}{name}")
+        assert [f["Handler"] for f in functions].count(handler) == 1, f"{name} is duplicated"
+
+
+def test_the_sweep_runs_every_five_minutes(stack: Synth,
+                                           lambdas: dict[str, tuple[str, str]]) -> None:
+    (sweep,) = [lid for lid, (name, _) in lambdas.items() if name == "rollout-sweep"]
+
+    events = _functions(stack)[sweep]["Properties"]["Events"]
+
+    assert list(events.values()) == [{"Type": "Schedule",
+                                      "Properties": {"Schedule": "rate(5 minutes)"}}]
+
+
+def test_the_rollout_machine_is_standard_and_named_as_the_app_looks_it_up(
+        stack: Synth, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.core.settings import settings
+    from chalicelib.rollouts.executions import machine_name
+
+    _, machine = _machine(stack)
+    (prefix,) = {env["AMPORA_TABLE_PREFIX"] for env in _environments(stack).values()}
+    monkeypatch.setenv("AMPORA_TABLE_PREFIX", prefix)  # as a deployed function reads it
+    settings.cache_clear()
+    try:
+        looked_up = machine_name()
+    finally:
+        settings.cache_clear()
+
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["StateMachineName"] == looked_up == f"{PREFIX}rollouts"
+
+
+def test_the_machine_runs_the_definition_the_app_generates_on_its_task_functions(
+        stack: Synth) -> None:
+    from chalicelib.rollouts.machine import TASKS, definition
+
+    _, machine = _machine(stack)
+    deployed = machine["DefinitionString"]
+    for key, value in machine["DefinitionSubstitutions"].items():
+        deployed = deployed.replace(f"${{{key}}}", _resolve(stack, value))
+
+    tasks = {role: _function_arn(f"{PREFIX}{name}") for role, name in TASKS.items()}
+    assert json.loads(deployed) == definition(tasks)
+
+
+def test_the_machine_may_invoke_the_task_functions_only(stack: Synth) -> None:
+    from chalicelib.rollouts.machine import TASKS
+
+    _, machine = _machine(stack)
+    (role_id, _) = machine["RoleArn"]["Fn::GetAtt"]
+    statements = _statements(stack, role_id)
+    trust = stack.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    tasks = [_function_arn(f"{PREFIX}{name}") for name in TASKS.values()]
+    assert {a for s in statements for a in _actions(s)} == {"lambda:InvokeFunction"}
+    assert {_resolve(stack, r) for s in statements for r in _as_list(s["Resource"])} == \
+        {*tasks, *(f"{arn}:*" for arn in tasks)}
+    assert [s["Principal"] for s in trust] == [{"Service": "states.amazonaws.com"}]
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_every_function_is_told_the_machine_arn_without_referencing_the_machine(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    machine_id, machine = _machine(synthesized)
+    arn = _states_arn(f"stateMachine:{machine['StateMachineName']}")
+
+    for function_id, function in _functions(synthesized).items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert _resolve(synthesized, env["AMPORA_ROLLOUT_STATE_MACHINE_ARN"]) == arn, function_id
+        assert machine_id not in json.dumps(function), f"{function_id} -> machine -> tasks: cycle"
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_functions_may_start_describe_stop_and_wake_the_machines_executions_only(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    name = _machine(synthesized)[1]["StateMachineName"]
+    granted: dict[str, set[str]] = {}
+    for statement in _role_statements(synthesized):
+        for action in [a for a in _actions(statement) if a.startswith("states:")]:
+            granted.setdefault(action, set()).update(
+                _resolve(synthesized, r) for r in _as_list(statement["Resource"]))
+
+    executions = {_states_arn(f"execution:{name}:*")}
+    assert granted == {
+        "states:StartExecution": {_states_arn(f"stateMachine:{name}")},
+        "states:DescribeExecution": executions,
+        "states:StopExecution": executions,
+        "states:SendTaskSuccess": {"*"},  # task tokens take no resource-level permission
+        "states:SendTaskFailure": {"*"},
+        "states:ListStateMachines": {"*"},
+    }
 
 
 # --- The template is valid CloudFormation ----------------------------------------------------

@@ -23,19 +23,49 @@ def _operation() -> dict[str, Any]:
             "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": {"Fn::Sub": _URI}}}
 
 
+_LOGS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:*"],
+                                                "Resource": "*"}]}
+
+
+def _role(name: str, document: dict[str, Any] = _LOGS) -> dict[str, Any]:
+    """A role as ``chalice package`` writes it from the policy file."""
+    return {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Statement": []},
+        "Policies": [{"PolicyDocument": document, "PolicyName": f"{name}Policy"}]}}
+
+
+def _function(handler: str, role: str, **properties: Any) -> dict[str, Any]:
+    return {"Type": "AWS::Serverless::Function",
+            "Properties": {"Handler": handler, "Runtime": "python3.11",
+                           "Role": {"Fn::GetAtt": [role, "Arn"]}, **properties}}
+
+
 def _packaged(paths: dict[str, list[str]]) -> dict[str, Any]:
     """A template shaped like ``chalice package`` output for ``paths``."""
     swagger = {"paths": {p: {m.lower(): _operation() for m in ms} for p, ms in paths.items()}}
     return {
         "Resources": {
-            "APIHandler": {"Type": "AWS::Serverless::Function",
-                           "Properties": {"Handler": "app.app", "Runtime": "python3.11"}},
+            "ApiHandlerRole": _role("ApiHandlerRole"),
+            "APIHandler": _function("app.app", "ApiHandlerRole"),
             "APIHandlerInvokePermission": {"Type": "AWS::Lambda::Permission"},
             "RestAPI": {"Type": "AWS::Serverless::Api",
                         "Properties": {"DefinitionBody": swagger}},
         },
         "Outputs": {"APIHandlerArn": {}, "EndpointURL": {}},
     }
+
+
+def _with_other_functions(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` plus what ``chalice package`` writes for a ``@lambda_function`` named
+    ``task`` and a ``@schedule`` named ``sweep``: a function and a role of its own each."""
+    schedule = {"SweepEvent": {"Type": "Schedule",
+                               "Properties": {"Schedule": "rate(5 minutes)"}}}
+    template["Resources"].update({
+        "TaskRole": _role("TaskRole"), "Task": _function("tasks.task", "TaskRole"),
+        "SweepRole": _role("SweepRole"),
+        "Sweep": _function("tasks.sweep", "SweepRole", Events=schedule),
+    })
+    return template
 
 
 def test_a_new_route_gets_its_function_without_editing_infra() -> None:
@@ -136,3 +166,79 @@ def test_removing_one_method_keeps_the_others_on_the_path() -> None:
 
     assert list(kept["paths"]["/x"]) == ["get"]
     assert list(swagger["paths"]["/x"]) == ["get", "post"]  # the input is left as it was
+
+
+def test_functions_that_serve_no_route_are_kept_once_each_by_the_split() -> None:
+    # Given a package with a route, a pure function and a scheduled one
+    packaged = _with_other_functions(_packaged({"/api/a": ["GET"]}))
+
+    # When the handler is split into one function per route
+    split = split_functions(packaged, [Route("GET", "/api/a")], "p-")
+
+    # Then the other functions are there, once, as packaged (with their schedule)
+    assert function_ids(split) == ["Task", "Sweep", "GetApiAFunction"]
+    assert split["Resources"]["Sweep"] == packaged["Resources"]["Sweep"]
+
+
+def test_a_route_function_never_replaces_a_packaged_function() -> None:
+    packaged = _packaged({"/api/a": ["GET"]})
+    packaged["Resources"]["GetApiAFunction"] = _function("tasks.other", "ApiHandlerRole")
+
+    with pytest.raises(ValueError, match="would replace"):
+        split_functions(packaged, [Route("GET", "/api/a")], "p-")
+
+
+def test_every_function_runs_as_the_api_handlers_role() -> None:
+    from infra.functions import share_role
+
+    # Given a package where each function has its own role with the same policy file
+    packaged = _with_other_functions(_packaged({"/api/a": ["GET"]}))
+
+    # When the role is shared
+    shared = share_role(packaged, "ApiHandlerRole")
+
+    # Then every function runs as the handler's role and the copies are gone
+    resources = shared["Resources"]
+    assert {json.dumps(resources[f]["Properties"]["Role"]) for f in function_ids(shared)} == {
+        json.dumps({"Fn::GetAtt": ["ApiHandlerRole", "Arn"]})}
+    assert [r for r, v in resources.items() if v["Type"] == "AWS::IAM::Role"] == ["ApiHandlerRole"]
+
+
+def test_a_function_with_a_policy_of_its_own_fails_the_synth() -> None:
+    from infra.functions import share_role
+
+    packaged = _with_other_functions(_packaged({"/api/a": ["GET"]}))
+    packaged["Resources"]["TaskRole"] = _role("TaskRole", {"Statement": []})
+
+    with pytest.raises(ValueError, match="Task has a policy of its own"):
+        share_role(packaged, "ApiHandlerRole")
+
+
+def test_the_apps_other_functions_are_named_with_the_stage_prefix() -> None:
+    from infra.functions import name_functions
+
+    packaged = _with_other_functions(_packaged({"/api/a": ["GET"]}))
+
+    named = name_functions(packaged, {"Task": "rollout-task", "Sweep": "rollout-sweep"},
+                           "ampora-dev-")
+
+    assert [named["Resources"][f]["Properties"].get("FunctionName")
+            for f in function_ids(named)] == [None, "ampora-dev-rollout-task",
+                                              "ampora-dev-rollout-sweep"]
+    with pytest.raises(ValueError, match="'gone' is not in the package"):
+        name_functions(packaged, {"Gone": "gone"}, "ampora-dev-")
+
+
+def test_lambda_functions_are_found_by_their_packaged_logical_id() -> None:
+    from chalice import Chalice, Rate
+
+    from infra.functions import lambda_functions
+
+    # Given an app with a pure function and a scheduled one
+    app = Chalice("t")
+    app.lambda_function(name="rollout-open-wave")(lambda event, context: None)
+    app.schedule(Rate(5, unit=Rate.MINUTES), name="rollout-sweep")(lambda event: None)
+
+    # Then each is known by the logical id chalice package gives it
+    assert lambda_functions(app) == {"RolloutOpenWave": "rollout-open-wave",
+                                     "RolloutSweep": "rollout-sweep"}

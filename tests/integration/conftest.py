@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -35,7 +36,13 @@ def clock() -> SteppedClock:
 
 
 @pytest.fixture
-def aws(clock: SteppedClock) -> Iterator[None]:
+def moto_config() -> dict[str, Any] | None:
+    """moto's configuration (a test module that runs state machines overrides it)."""
+    return None
+
+
+@pytest.fixture
+def aws(clock: SteppedClock, moto_config: dict[str, Any] | None) -> Iterator[None]:
     """Fresh AWS (moto) with every table, and the app wired to the test clock."""
     import app  # noqa: F401 - registers every model and route
     from chalicelib.agents import service as agents
@@ -45,7 +52,7 @@ def aws(clock: SteppedClock) -> Iterator[None]:
     from chalicelib.groups import service as groups
     from chalicelib.tenants import service as tenants
 
-    with mock_aws():
+    with mock_aws(config=moto_config):  # type: ignore[arg-type]
         create_tables(all_models())
         tenants.forget_known()
         groups.forget_known()

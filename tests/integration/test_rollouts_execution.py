@@ -142,6 +142,20 @@ def test_a_rollout_moves_agents_wave_by_wave_and_succeeds(api: Api, fleet: Fleet
                                              "version": 2}
     rollouts.settle(agents)
     assert applied(fleet, agents) == [2, 2, 2]
+    # And every step was an event, written with it
+    kinds = [kind for kind in _events(rollout) if kind != "rollout.progress"]
+    assert sorted(kinds) == sorted(["rollout.created", "rollout.started", "rollout.wave-opened",
+                                    "rollout.wave-opened", "rollout.wave-opened",
+                                    "rollout.succeeded"])
+    assert "rollout.progress" in _events(rollout)
+
+
+def _events(rollout: str) -> list[str]:
+    from chalicelib.core.events import EventRecord
+
+    with LOCK:
+        return [e.envelope["type"] for e in EventRecord.query("acme")
+                if e.envelope["subject"] == f"rollouts/{rollout}"]
 
 
 def test_failures_past_the_budget_pause_without_opening_the_next_wave(api: Api, fleet: Fleet,

@@ -70,6 +70,16 @@ def test_cohorts_put_exactly_each_waves_share_under_its_threshold() -> None:
     assert [in_wave.count(index) for index in range(4)] == [10, 90, 400, 500]
 
 
+def test_an_agent_in_a_wave_stays_in_every_later_wave() -> None:
+    agents = [f"{number:032x}" for number in range(500)]
+    found = waves.cohorts("r1", agents, [5, 20, 60, 100])
+    assert list(found.thresholds) == sorted(found.thresholds)
+    for agent in agents:
+        first = found.wave_of(waves.key("r1", agent))
+        assert all(waves.key("r1", agent) < threshold
+                   for threshold in found.thresholds[first:])
+
+
 def test_keys_are_stable_and_differ_between_rollouts() -> None:
     assert waves.key("r1", "a") == waves.key("r1", "a") == 3154150359413000844
     assert waves.key("r2", "a") != waves.key("r1", "a")

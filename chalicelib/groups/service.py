@@ -292,6 +292,14 @@ def set_desired_configuration(tenant: str, group_id: str, configuration_id: str,
     return _view(item), item.revision
 
 
+def put_on_event(tenant: str, group_id: str, configuration_id: str, version: int) -> Any:
+    """The ``group.updated`` event of a group put on a version by a write made elsewhere (a
+    rollout that succeeded), to add to that write."""
+    item = _load(tenant, group_id)
+    item.desired_configuration_id, item.desired_version = configuration_id, version
+    return _event("updated", item)
+
+
 def uses_configuration(tenant: str, configuration_id: str) -> bool:
     """Whether any live group of the tenant is on a version of the configuration."""
     on_it = ((GroupItem.desired_configuration_id == configuration_id)

@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-#: How often a waiting rollout looks again at its wave, at most.
+#: How soon a rollout whose wave waits for agents looks again: at first, and at the latest.
+#: In between, the pause grows with the time already waited (half of it), so a wave that
+#: waits long costs a few evaluations, not one every few seconds.
 POLL_SECONDS = 15
+MAX_POLL_SECONDS = 600
 STANDINGS = ("applied", "unhealthy", "failed", "offline", "pending")
 
 
@@ -119,8 +122,11 @@ def decide(gate: Gate, waves: list[WaveCounts], opened_at: list[datetime], now: 
                                         and elapsed < gate.offline_deadline_seconds else 0)
     if waiting and elapsed < gate.wave_timeout_seconds:
         limit = gate.wave_timeout_seconds - elapsed
+        if gate.offline == "wait" and elapsed < gate.offline_deadline_seconds:
+            limit = min(limit, gate.offline_deadline_seconds - elapsed)
+        pause = max(POLL_SECONDS, min(MAX_POLL_SECONDS, (elapsed - gate.bake_seconds) / 2))
         return Decision("wait", f"wave {current + 1} has {waiting} agent(s) on their way",
-                        max(1, min(POLL_SECONDS, math.ceil(limit))))
+                        max(1, math.ceil(min(pause, limit))))
     if current == len(waves) - 1:
         return Decision("done", "every wave is through")
     return Decision("continue", f"wave {current + 1} is healthy")

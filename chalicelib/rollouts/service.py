@@ -59,6 +59,9 @@ _policies = LazyModule("chalicelib.policies.service")
 ATTEMPTS = 5
 #: History entries kept per rollout (the oldest go first).
 MAX_HISTORY = 200
+#: The capability an agent needs to be given a configuration; agents without it are not
+#: counted in any wave.
+REMOTE_CONFIG = "AcceptsRemoteConfig"
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -511,6 +514,8 @@ def _standings(item: RolloutItem) -> list[health.WaveCounts]:
     waiting: list[tuple[str, int]] = []
     target = item.configuration_id, int(item.version)
     for entry in _agents.group_views(item.tenant, item.group_id, presence=False):
+        if REMOTE_CONFIG not in (entry.get("capabilities") or ()):
+            continue  # never sent a configuration: nothing to wait for
         wave = found.wave_of(key(item.id, str(entry["id"])))
         if wave >= open_count:
             continue
@@ -551,14 +556,17 @@ def evaluate(tenant: str, rollout_id: str) -> dict[str, Any]:
     events = [_event(item, "progress", {"waves": progress["waves"]})] if changed else []
     running = RolloutItem.state == "running"
     if decision.verdict == "wait":
-        written = _commit(item, [RolloutItem.progress.set(progress)], running, events)
-        return _answer("bake", decision.wait_seconds) if written else evaluate(tenant, rollout_id)
+        if changed and not _commit(item, [RolloutItem.progress.set(progress)], running, events):
+            return evaluate(tenant, rollout_id)
+        return _answer("bake", decision.wait_seconds)
     if decision.verdict == "continue":
         cleared = [RolloutItem.progress.set(progress), RolloutItem.cleared.set(len(item.opened))]
         written = _commit(item, cleared, running & (RolloutItem.cleared < len(item.opened)),
                           events)
         return _answer("open") if written else evaluate(tenant, rollout_id)
     if decision.verdict == "done":
+        events.append(_groups.put_on_event(tenant, item.group_id, item.configuration_id,
+                                           int(item.version)))
         return _finish(item, "complete", progress, events, decision.reason, lambda tx:
                        _group_update(tx, item, [
                            GroupItem.desired_configuration_id.set(item.configuration_id),

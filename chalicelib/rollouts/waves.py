@@ -15,6 +15,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import math
@@ -82,10 +83,7 @@ class Cohorts:
 
     def wave_of(self, agent_key: int) -> int:
         """The first wave whose threshold ``agent_key`` is under."""
-        for index, threshold in enumerate(self.thresholds):
-            if agent_key < threshold:
-                return index
-        return len(self.thresholds) - 1
+        return min(bisect.bisect_right(self.thresholds, agent_key), len(self.thresholds) - 1)
 
 
 def cohorts(rollout_id: str, agent_ids: Iterable[str], waves: list[float]) -> Cohorts:

@@ -148,6 +148,13 @@ def test_a_rollout_moves_agents_wave_by_wave_and_succeeds(api: Api, fleet: Fleet
                                     "rollout.wave-opened", "rollout.wave-opened",
                                     "rollout.succeeded"])
     assert "rollout.progress" in _events(rollout)
+    with LOCK:
+        from chalicelib.core.events import EventRecord
+
+        group_updates = [e.envelope["data"] for e in EventRecord.query("acme")
+                         if e.envelope["subject"] == f"groups/{fleet.group}"
+                         and e.envelope["type"] == "group.updated"]
+    assert group_updates[-1]["desiredConfiguration"]["version"] == 2
 
 
 def _events(rollout: str) -> list[str]:

@@ -167,6 +167,12 @@ def test_waiting_says_how_long() -> None:
     assert baking.wait_seconds == 15
     on_their_way = health.decide(GATE, [counts(pending=3)], [NOW], AFTER_BAKE)
     assert 1 <= on_their_way.wait_seconds <= health.POLL_SECONDS
+    # A wave that has waited long looks again less often, but never past its timeout
+    long_wait = health.decide(GATE, [counts(pending=3)], [NOW], NOW + timedelta(seconds=460))
+    assert long_wait.wait_seconds == 200
+    near_timeout = health.decide(GATE, [counts(pending=3)], [NOW],
+                                 NOW + timedelta(seconds=3590))
+    assert near_timeout.wait_seconds == 10
 
 
 def test_a_breach_names_the_wave_and_its_budget() -> None:

@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/opamp.py
 	$(BIN)/python bench/policy_eval.py
 	$(BIN)/python bench/policy_dry_run.py
+	$(BIN)/python bench/rollout.py
+	$(BIN)/python bench/live_fanout.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache infra/cdk.out chalice.out infra/chalice.out

@@ -23,22 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AMPORA_TABLE_PREFIX": "bench-",
-    "AMPORA_CURSOR_SECRET": "bench", "AMPORA_OIDC_AUTHORITY": "https://idp.bench.test",
-    "AMPORA_LOG_LEVEL": "ERROR",
-})
+import moto_env  # noqa: F401 - the project on sys.path, settings for moto: first
 
 TENANT = "bench"
 #: A typical rollout-scope rule: only production agents, and no debug exporter.

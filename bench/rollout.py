@@ -58,17 +58,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AMPORA_TABLE_PREFIX": "bench-",
-    "AMPORA_CURSOR_SECRET": "bench", "AMPORA_OIDC_AUTHORITY": "https://idp.bench.test",
-    "AMPORA_LOG_LEVEL": "ERROR",
-})
+import moto_env  # noqa: F401 - the project on sys.path, settings for moto: first
 
 TENANT = "bench"
 YAML_V1 = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://v1\n"

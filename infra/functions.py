@@ -9,8 +9,9 @@ at the next synth, with no edit here. The agents' routes (:data:`AGENT_ROUTES`) 
 out of the REST API: they get their function too, served by the HTTP API instead.
 
 The app's other functions (``@app.lambda_function``, ``@app.schedule`` and other event
-handlers) are not routes: they stay as Chalice packaged them, named with the stage's prefix
-and running as the API handler's role (:func:`share_role`), like every route's function.
+handlers, the websocket handlers) are not REST routes: they stay as Chalice packaged them,
+named with the stage's prefix and running as the API handler's role (:func:`share_role`), like
+every route's function.
 """
 
 from __future__ import annotations
@@ -79,11 +80,23 @@ def routes_of(route_table: dict[str, dict[str, Any]]) -> list[Route]:
 
 
 def lambda_functions(app: Chalice) -> dict[str, str]:
-    """The Chalice app's functions that serve no route (``@app.lambda_function`` and event
-    handlers such as ``@app.schedule``): their Chalice name by the logical id ``chalice
-    package`` gives them."""
+    """The Chalice app's functions that serve no REST route (``@app.lambda_function``, event
+    handlers such as ``@app.schedule``, websocket handlers): their name by the logical id
+    ``chalice package`` gives them."""
     names = [f.name for f in app.pure_lambda_functions] + [e.name for e in app.event_sources]
-    return {to_cfn_resource_name(name): name for name in names}
+    return {**{to_cfn_resource_name(name): name for name in names}, **_websocket_functions(app)}
+
+
+#: The websocket route keys with a function of their own; every other key is a message.
+_WEBSOCKET_KINDS = {"$connect": "connect", "$disconnect": "disconnect"}
+
+
+def _websocket_functions(app: Chalice) -> dict[str, str]:
+    """The functions ``chalice package`` makes for the app's websocket handlers (one for
+    ``$connect``, one for ``$disconnect``, one for every other route key: the messages):
+    ``websocket-connect``, ``-message``, ``-disconnect`` by their logical id."""
+    kinds = {_WEBSOCKET_KINDS.get(key, "message") for key in app.websocket_handlers}
+    return {to_cfn_resource_name(f"websocket_{kind}"): f"websocket-{kind}" for kind in kinds}
 
 
 #: Routes agents call: served by the HTTP API (payload 1.0), never by the REST API.

@@ -1,6 +1,7 @@
 """The whole deployable Ampora stack: the REST API (one function per route), the app's other
-functions (rollout tasks, the sweep), the rollout state machine, the agents' HTTP API with its
-mutual-TLS domain, the tables, the cursor secret and the tenant CAs' permissions."""
+functions (rollout tasks, the sweep, the live-updates hub's), the rollout state machine, the
+agents' HTTP API with its mutual-TLS domain, the live-updates websocket API fed by the events
+stream, the tables, the cursor secret and the tenant CAs' permissions."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from infra.functions import (
     without_routes,
 )
 from infra.gateway import with_problem_responses
+from infra.live import LiveUpdates
 from infra.rollouts import MACHINE_ARN_SETTING, RolloutMachine
 from infra.tables import model_tables
 
@@ -68,8 +70,8 @@ def _models() -> list[Any]:
 
 
 class AmporaStack(Stack):
-    """API Gateway + Lambda (Chalice), Step Functions for rollouts, DynamoDB tables from the
-    models, the cursor secret."""
+    """API Gateway + Lambda (Chalice), Step Functions for rollouts, live updates from the events
+    stream, DynamoDB tables from the models, the cursor secret."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings,
                  **kwargs: Any) -> None:
@@ -89,6 +91,7 @@ class AmporaStack(Stack):
         self.agents = self._agent_api()
         self._truststore_settings()
         self.rollouts = self._rollout_machine()
+        self.live = self._live_updates()
         self._grant_access(self.api.get_role(HANDLER_ROLE))
         self._warn_if_unconfigured()
         CfnOutput(self, "Stage", value=settings.stage)
@@ -137,14 +140,27 @@ class AmporaStack(Stack):
         ARN (built from its name: see infra/rollouts.py)."""
         from chalicelib.rollouts.machine import TASKS
 
-        logical_ids = {name: logical_id for logical_id, name in self.lambda_functions.items()}
         machine = RolloutMachine(
             self, "Rollouts", name=_machine_name(self.settings.resource_prefix),
-            tasks={role: self._function(logical_ids[name]) for role, name in TASKS.items()},
+            tasks={role: self._app_function(name) for role, name in TASKS.items()},
             tracing=self.settings.tracing)
         for function in self.functions:
             self.api.add_environment_variable(MACHINE_ARN_SETTING, machine.arn, function)
         return machine
+
+    def _live_updates(self) -> LiveUpdates:
+        """The websocket API Chalice packaged, the events table's stream feeding the fan-out
+        function, and the functions' grants on connections and on the stream."""
+        from chalicelib.core.events import EventRecord
+        from chalicelib.live.routes import FAN_OUT
+
+        return LiveUpdates(self, "Live", api=self.api, fan_out=self._app_function(FAN_OUT),
+                           events=self.tables[EventRecord], role=self.api.get_role(HANDLER_ROLE))
+
+    def _app_function(self, name: str) -> lambda_.IFunction:
+        """One of the app's other functions (:attr:`lambda_functions`), by its Chalice name."""
+        logical_ids = {found: logical_id for logical_id, found in self.lambda_functions.items()}
+        return self._function(logical_ids[name])
 
     def _function(self, logical_id: str) -> lambda_.IFunction:
         """A function of the packaged template, which this stack may grant invoke permissions on."""
@@ -169,8 +185,9 @@ class AmporaStack(Stack):
 
     def _grant_access(self, role: iam.IRole) -> None:
         """Read/write on every table and index, read on the cursor secret, create and read the
-        tenants' CA secrets, the agents' truststore, drive rollout executions, X-Ray if traced."""
-        for table in self.tables:
+        tenants' CA secrets, the agents' truststore, drive rollout executions, X-Ray if traced.
+        (:class:`LiveUpdates` grants the live-updates connections and the events stream.)"""
+        for table in self.tables.values():
             table.grant_read_write_data(role)
         self.cursor_secret.grant_read(role)
         statements = [self._ca_secrets_statement(), *self._truststore_statements(),

@@ -93,6 +93,6 @@ def model_table(scope: Construct, model: type[Model], prefix: str) -> dynamodb.T
 
 
 def model_tables(scope: Construct, models: list[type[Model]], prefix: str
-                 ) -> list[dynamodb.Table]:
-    """One table per model, in registration order."""
-    return [model_table(scope, model, prefix) for model in models]
+                 ) -> dict[type[Model], dynamodb.Table]:
+    """One table per model, by model, in registration order."""
+    return {model: model_table(scope, model, prefix) for model in models}

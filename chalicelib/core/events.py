@@ -7,6 +7,7 @@ updates. Within a tenant, ``sequence`` orders events and lets a client resume.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,9 +35,16 @@ class EventRecord(Model):
     expires_at = TTLAttribute()
 
 
+#: Events this process wrote, so that its events of one millisecond (one transaction's, say)
+#: keep the order they were made in.
+_written = itertools.count()
+
+
 def sequence_for(at: datetime, random_hex: str) -> str:
-    """A sortable per-tenant sequence: milliseconds since the epoch, then randomness."""
-    return f"{int(at.timestamp() * 1000):013d}-{random_hex}"
+    """A sortable per-tenant sequence: milliseconds since the epoch, then this process's
+    count of events (their order within a millisecond), then randomness (writers elsewhere
+    in the same millisecond: their order among each other is arbitrary)."""
+    return f"{int(at.timestamp() * 1000):013d}-{next(_written) % 16**8:08x}{random_hex}"
 
 
 def envelope(

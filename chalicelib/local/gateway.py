@@ -9,6 +9,12 @@ not: the local OIDC issuer (discovery and JWKS) and, in local mode only,
 Swagger UI. Handler calls run one at a time on worker threads (moto is not
 thread-safe) so the event loop stays free, e.g. to answer the app's own JWKS
 fetch while it verifies a token.
+
+Given a :class:`~chalicelib.local.live.LocalConnections`, it is also the app's websocket API
+on the same port, as API Gateway's would be: an upgrade is the app's ``$connect``, which
+decides whether the socket opens; each message is a ``$default``; closing is
+``$disconnect``. What the functions post to a connection through the management API
+reaches its socket (:mod:`chalicelib.local.live`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import CIMultiDict
 
-from chalicelib.local import oidc, swagger
+from chalicelib.local import live, oidc, swagger
 from chalicelib.local.config import OIDC_PREFIX, LocalConfig
 from chalicelib.local.events import HttpRequest, Invocation, build_event, to_http_response
 from chalicelib.local.mtls import client_cert_context, peer_certificate
@@ -76,7 +83,9 @@ class Gateway:
     """Routes HTTP requests to the Chalice app as API Gateway proxy events."""
 
     def __init__(self, config: LocalConfig, chalice_app: Any, key: oidc.SigningKey,
-                 worker: Worker, on_call: Callable[[], None] = lambda: None) -> None:
+                 worker: Worker, on_call: Callable[[], None] = lambda: None, *,
+                 connections: live.LocalConnections | None = None,
+                 websocket_path: str | None = None) -> None:
         self.config = config
         self.chalice_app = chalice_app
         self.key = key
@@ -84,6 +93,10 @@ class Gateway:
         self.on_call = on_call
         self.routes = RouteTable({path: methods.keys()
                                   for path, methods in chalice_app.routes.items()})
+        self.hub = None if connections is None else live.Hub(chalice_app, connections)
+        self.websocket_path = websocket_path
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._closing: set[asyncio.Future[None]] = set()
 
     def web_app(self) -> web.Application:
         """The aiohttp application: OIDC issuer, Swagger UI, then everything else to the app."""
@@ -96,6 +109,10 @@ class Gateway:
             application.router.add_get("/swagger", self.swagger_page)
             application.router.add_get("/swagger/", self.swagger_page)
             application.router.add_static(swagger.ASSETS_PREFIX, assets)
+        if self.hub is not None and self.websocket_path and self.chalice_app.websocket_handlers:
+            application.router.add_get(self.websocket_path, self.websocket)
+            application.on_shutdown.append(self._close_sockets)
+            application.on_cleanup.append(self._disconnected)
         application.router.add_route("*", "/{tail:.*}", self.proxy)
         return application
 
@@ -141,12 +158,74 @@ class Gateway:
             binary_types=tuple(self.chalice_app.api.binary_types))
         event = build_event(incoming, match, invocation)
         context = LambdaContext(aws_request_id=str(uuid.uuid4()))
+        result: dict[str, Any] = await self._call(lambda: self.chalice_app(event, context))
+        return result
+
+    async def _call(self, call: Callable[[], Any]) -> Any:
+        """Run a handler call on the worker (under its lock), then note a possible change."""
         try:
-            result: dict[str, Any] = await self.worker.run(
-                lambda: self.chalice_app(event, context))
+            return await self.worker.run(call)
         finally:
             self.on_call()
-        return result
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """A websocket client: opened if ``$connect`` answers 2xx (else refused with its
+        answer), each message a ``$default``, ``$disconnect`` once it is closed."""
+        assert self.hub is not None
+        hub = self.hub
+        socket = web.WebSocketResponse(max_msg_size=live.MAX_MESSAGE_BYTES)
+        if not socket.can_prepare(request).ok:
+            return web.Response(status=426, headers={"Upgrade": "websocket"},
+                                text="a websocket endpoint: connect with Upgrade: websocket\n")
+        client = live.Socket(await _incoming(request), host=f"127.0.0.1:{self.config.port}",
+                             port=self.config.port)
+        loop = asyncio.get_running_loop()
+        outbox: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def deliver(frame: str | None) -> None:  # from any thread; None closes
+            loop.call_soon_threadsafe(outbox.put_nowait, frame)
+
+        request_id = live.new_id()
+        answer = await self._call(
+            lambda: hub.connect(client, deliver, lambda: deliver(None), request_id))
+        if not live.accepted(answer):
+            return _web_response(answer, request_id)
+        self._sockets.add(socket)
+        writer: asyncio.Task[None] | None = None
+        try:
+            await socket.prepare(request)
+            writer = asyncio.create_task(_send_frames(socket, outbox))
+            async for message in socket:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    error = await self._call(partial(hub.message, client, message.data))
+                    if error is not None:
+                        outbox.put_nowait(error)
+        finally:
+            self._sockets.discard(socket)
+            # the handler is cancelled if the client vanishes (or the server cancels handlers):
+            # its $disconnect runs all the same, as on API Gateway
+            closing = asyncio.ensure_future(
+                self._closed(hub, client, socket.close_code, writer))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            await asyncio.shield(closing)
+        return socket
+
+    async def _closed(self, hub: live.Hub, client: live.Socket, code: int | None,
+                      writer: asyncio.Task[None] | None) -> None:
+        """A socket closed: ``$disconnect``, then the frames posted before it are sent."""
+        await self._call(lambda: hub.disconnect(client, code))
+        if writer is not None:
+            await writer
+
+    async def _close_sockets(self, _: web.Application) -> None:
+        """At shutdown: close every socket (each then gets its ``$disconnect``)."""
+        for socket in list(self._sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    async def _disconnected(self, _: web.Application) -> None:
+        """At cleanup: wait for the sockets' ``$disconnect``."""
+        await asyncio.gather(*self._closing)
 
     async def _problem(self, path: str, slug: str, detail: str,
                        headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -164,6 +243,17 @@ async def _incoming(request: web.Request) -> HttpRequest:
     return HttpRequest(method=request.method, path=raw_path, query=list(request.query.items()),
                        headers=headers, body=await request.read(),
                        source_ip=request.remote or "127.0.0.1")
+
+
+async def _send_frames(socket: web.WebSocketResponse, outbox: asyncio.Queue[str | None]
+                       ) -> None:
+    """Send what is posted to a connection, in order, until it is closed (None)."""
+    while (frame := await outbox.get()) is not None:
+        try:
+            await socket.send_str(frame)
+        except ConnectionError:
+            break
+    await socket.close()
 
 
 def _web_response(result: dict[str, Any], request_id: str) -> web.Response:

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -25,7 +26,19 @@ from chalicelib.local.config import LocalConfig
 AUTOSAVE_SECONDS = 1.0
 #: The most of the time that saving may hold the handlers (a large state saves less often).
 SAVE_SHARE = 0.1
+#: How often the events table's stream is read for the live-updates hub.
+STREAM_POLL_SECONDS = 0.2
 log = logging.getLogger("ampora.local")
+#: A token in a query string (websocket clients connect with ``?access_token=``).
+_QUERY_TOKEN = re.compile(r"(access_token=)[^&\s]+")
+
+
+class _HideQueryTokens(logging.Filter):
+    """The access log shows ``access_token=...`` of a websocket upgrade as ``...=<hidden>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _QUERY_TOKEN.sub(r"\1<hidden>", str(record.msg))
+        return True
 
 
 def prepare_environment(config: LocalConfig, env: Any = None) -> None:
@@ -131,20 +144,24 @@ def load_app() -> Any:
 
 def banner(config: LocalConfig, restored: int) -> str:
     """What ``ampora dev`` prints once it listens: the URL and how to get a token."""
+    from chalicelib.live.routes import HUB_PATH
+
     port_flag = "" if config.port == 8000 else f" --port {config.port}"
+    ws_url = config.base_url.replace("http://", "ws://", 1) + HUB_PATH
     return "\n".join([
         f"Ampora local stack on {config.base_url}",
         f"  state:        {config.home} ({restored} items restored)",
         f"  get a token:  TOKEN=$(ampora dev-token --role Admin{port_flag})",
         f'  call the API: curl -H "Authorization: Bearer $TOKEN" {config.base_url}/api/tenant',
         f"  Swagger UI:   {config.base_url}/swagger",
+        f"  live updates: {ws_url}?access_token=$TOKEN",
         f"  agents, mTLS: {config.mtls_url}/v1/opamp (server CA: {config.home}/tls/ca.pem)",
         "Press Ctrl-C to stop; state is kept for the next start.",
     ])
 
 
 async def _listen(config: LocalConfig, gateway: Any, snapshots: Snapshots,
-                  restored: int, tls: Any = None) -> None:
+                  restored: int, tls: Any = None, stream: Any = None) -> None:
     from aiohttp import web
 
     runner = web.AppRunner(gateway.web_app(), access_log_format='%r %s %b %Tfs')
@@ -156,11 +173,15 @@ async def _listen(config: LocalConfig, gateway: Any, snapshots: Snapshots,
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     print(banner(config, restored), flush=True)
-    saver = asyncio.create_task(snapshots.autosave())
+    background = [asyncio.create_task(snapshots.autosave())]
+    if stream is not None:
+        background.append(asyncio.create_task(stream.follow(
+            gateway.worker.run, STREAM_POLL_SECONDS, snapshots.mark_dirty)))
     try:
         await stop.wait()
     finally:
-        saver.cancel()
+        for task in background:
+            task.cancel()
         await runner.cleanup()
 
 
@@ -169,6 +190,7 @@ def serve(config: LocalConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("botocore", "boto3", "moto", "urllib3", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").addFilter(_HideQueryTokens())
     try:
         state.hold_lock(config.home)
     except state.StateInUse as exc:
@@ -220,21 +242,36 @@ def _rollouts(worker: Any, snapshots: Snapshots) -> Any:
     return machines
 
 
+def _live(chalice_app: Any) -> tuple[Any, Any]:
+    """The live-updates hub: the management API answered by the gateway's sockets, and the
+    events table's stream fanned out from now on (what the restored state wrote is not)."""
+    from chalicelib.local.live import LocalConnections, events_stream
+
+    connections = LocalConnections()
+    connections.install()
+    stream = events_stream(chalice_app)
+    stream.start()
+    return connections, stream
+
+
 def _run(config: LocalConfig) -> int:
     from chalicelib.bootstrap import all_models
     from chalicelib.core.db import create_tables
+    from chalicelib.live.routes import HUB_PATH
     from chalicelib.local.gateway import Gateway, Worker
 
     chalice_app = load_app()
     worker = Worker()
     snapshots = Snapshots(config.home, create_tables(all_models()), worker.lock)
     restored = snapshots.restore()
+    connections, stream = _live(chalice_app)
     tls = _mutual_tls(config)
     machines = _rollouts(worker, snapshots)
     gateway = Gateway(config, chalice_app, oidc.load_signing_key(config.home), worker,
-                      on_call=snapshots.mark_dirty)
+                      on_call=snapshots.mark_dirty, connections=connections,
+                      websocket_path=HUB_PATH)
     try:
-        asyncio.run(_listen(config, gateway, snapshots, restored, tls))
+        asyncio.run(_listen(config, gateway, snapshots, restored, tls, stream))
     except OSError as exc:
         print(f"ampora dev: cannot listen on {config.base_url} and {config.mtls_url}: {exc}",
               file=sys.stderr)
@@ -242,6 +279,8 @@ def _run(config: LocalConfig) -> int:
     finally:
         machines.uninstall()
         worker.shutdown()
+        stream.stop()
+        connections.uninstall()
         if snapshots.dirty:
             snapshots.save()
     print(f"stopped; state kept in {config.home}", flush=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 import traceback
 import uuid
@@ -30,11 +29,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from chalicelib.local.patches import Installed, Patches
 
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
@@ -100,32 +100,8 @@ def _error_payload(error_type: str, exc: Exception, context: LambdaContext) -> s
     })
 
 
-class _Patches:
-    """Attributes of moto replaced while a :class:`LocalStateMachines` is installed."""
-
-    def __init__(self) -> None:
-        self._originals: list[tuple[Any, str, Any]] = []
-
-    @property
-    def active(self) -> bool:
-        return bool(self._originals)
-
-    def replace(self, owner: Any, name: str, value: Any) -> Any:
-        """Set ``owner.name`` to value; the original."""
-        original = getattr(owner, name)
-        self._originals.append((owner, name, original))
-        setattr(owner, name, value)
-        return original
-
-    def restore(self) -> None:
-        while self._originals:
-            owner, name, original = self._originals.pop()
-            setattr(owner, name, original)
-
-
-_patches = _Patches()
-_installed: LocalStateMachines | None = None
-_installing = threading.Lock()
+def _installed() -> LocalStateMachines | None:
+    return _patches.owner
 
 
 class _ScaledTime:
@@ -139,7 +115,8 @@ class _ScaledTime:
 
 
 def _time_scale() -> float:
-    return 1.0 if _installed is None else _installed.time_scale
+    found = _installed()
+    return 1.0 if found is None else found.time_scale
 
 
 def _function_arn(region: str, account: str, name: str) -> str:
@@ -148,16 +125,20 @@ def _function_arn(region: str, account: str, name: str) -> str:
 
 def _handler_for(function: Any) -> Handler | None:
     """The handler registered for a moto Lambda function (any version of it), if any."""
-    if _installed is None:
+    found = _installed()
+    if found is None:
         return None
     arn = _function_arn(function.region, function.account_id, function.function_name)
-    return _installed.handlers.get(arn)
+    return found.handlers.get(arn)
 
 
 def _install_patches() -> None:
     _patch_lambda()
     _patch_waits()
     _patch_executions()
+
+
+_patches: Patches[LocalStateMachines] = Patches(_install_patches)
 
 
 def _patch_lambda() -> None:
@@ -239,7 +220,7 @@ def _patch_executions() -> None:
                                 evaluate_unless_stopped)
 
 
-class LocalStateMachines:
+class LocalStateMachines(Installed):
     """State machines on moto whose Lambda tasks run registered Python handlers.
 
     Use inside an active ``mock_aws(config=MOTO_CONFIG)``; install it (or use it as a
@@ -248,35 +229,13 @@ class LocalStateMachines:
     installed at a time: installing another replaces it.
     """
 
+    patches = _patches
+
     def __init__(self, *, time_scale: float = 1.0, region: str | None = None) -> None:
         self.time_scale = time_scale
         self.region = region or boto3.session.Session().region_name or "us-east-1"
         self.handlers: dict[str, Handler] = {}
         self._account: str | None = None
-
-    def __enter__(self) -> LocalStateMachines:
-        self.install()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.uninstall()
-
-    def install(self) -> None:
-        """Make moto run this instance's handlers and time scale (again: no effect)."""
-        global _installed
-        with _installing:
-            if not _patches.active:
-                _install_patches()
-            _installed = self
-
-    def uninstall(self) -> None:
-        """Give moto back its own behaviour, if this instance is the one installed."""
-        global _installed
-        with _installing:
-            if _installed is self:
-                _patches.restore()
-                _installed = None
 
     def function_arn(self, name: str) -> str:
         """The ARN the handler registered as ``name`` answers at."""

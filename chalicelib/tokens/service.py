@@ -12,11 +12,15 @@ from chalicelib.core.access import Principal, Role
 from chalicelib.core.db import condition_failed, get_or_not_found, query_page, transaction
 from chalicelib.core.deps import deps
 from chalicelib.core.events import event_item
+from chalicelib.core.lazy import LazyModule
+from chalicelib.core.observability import logger
 from chalicelib.core.paging import Page, PageRequest
 from chalicelib.core.problems import Forbidden, InvalidToken, ValidationFailed
 from chalicelib.tokens import pat_format
 from chalicelib.tokens.models import ApiTokenItem
 from chalicelib.tokens.schemas import ApiToken, ApiTokenCreate, ApiTokenCreated
+
+_live = LazyModule("chalicelib.live.service")
 
 #: ``lastUsedAt`` is written at most this often per token.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -115,7 +119,17 @@ def revoke(principal: Principal, token_id: str) -> ApiToken:
         if not condition_failed(exc):
             raise
         item = _get_item(principal.tenant, token_id)
+    _close_connections(token_id)
     return ApiToken(**_view(item))
+
+
+def _close_connections(token_id: str) -> None:
+    """The revoked token's live-updates connections are closed (a failure is logged: the
+    revocation stands, and the token cannot open another one)."""
+    try:
+        _live.drop_token(token_id)
+    except Exception:  # noqa: BLE001 - the revocation is already written
+        logger.exception("could not close a revoked token's live-updates connections")
 
 
 def _find(token: str) -> ApiTokenItem | None:

@@ -1,6 +1,6 @@
 """The deployable stack, synthesized as a user would: routes, the app's other functions, the
 rollout state machine, tables, settings, gateway, package, the agents' HTTP API and its
-mutual-TLS domain.
+mutual-TLS domain, the live-updates websocket API and the events stream's fan-out.
 
 Both synths (function-per-endpoint with the agents' custom domain, then
 ``-c singleFunction=true`` without it) run once for this module; every test reads the templates and assets they wrote. They live in one module
@@ -9,6 +9,7 @@ so that ``pytest -n 2 --dist loadfile`` never packages the app twice at once.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import zipfile
@@ -39,7 +40,8 @@ DOMAIN = {
 PREFIX = "ampora-ci-"
 FUNCTION = "AWS::Serverless::Function"
 #: What the test resolves the template's pseudo parameters to.
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::URLSuffix": "amazonaws.com"}
 
 
 # --- Given: the app as the code defines it ---------------------------------------------
@@ -120,8 +122,7 @@ def test_every_route_has_a_function_of_its_own(stack: Synth, rest_routes: list[t
     targets += [_http_api_target(stack, method, path) for method, path in agent_routes]
 
     assert len(set(targets)) == len(rest_routes) + len(agent_routes), "two routes share a function"
-    assert sorted(targets) == sorted(set(_functions(stack)) - set(lambdas)), \
-        "a function serves no route"
+    assert sorted(targets) == sorted(_route_functions(stack, lambdas)), "a function serves no route"
     for target in targets:
         props = _functions(stack)[target]["Properties"]
         assert (props["Handler"], props["Runtime"]) == ("app.app", "python3.11")
@@ -160,11 +161,18 @@ def test_single_function_switch_deploys_one_function_for_all_routes(
     single: Synth, rest_routes: list[tuple[str, str]], agent_routes: list[tuple[str, str]],
     lambdas: dict[str, tuple[str, str]]
 ) -> None:
-    (only,) = set(_functions(single)) - set(lambdas)
+    (only,) = _route_functions(single, lambdas)
 
     assert {_integration_target(single.swagger, m, p) for m, p in rest_routes} == {only}
     assert {_http_api_target(single, m, p) for m, p in agent_routes} <= {only}
     assert len(single.of_type("AWS::DynamoDB::Table")) == len(stack_tables(single))
+
+
+def _route_functions(synthesized: Synth, lambdas: dict[str, tuple[str, str]]) -> set[str]:
+    """The functions that serve REST or agent routes: all but the app's other functions and
+    its websocket handlers."""
+    websocket = _websocket_targets(synthesized).values()
+    return set(_functions(synthesized)) - set(lambdas) - set(websocket)
 
 
 def stack_tables(synthesized: Synth) -> dict[str, Any]:
@@ -368,6 +376,20 @@ def test_other_methods_on_a_known_path_answer_405_with_allow(stack: Synth,
 
 # --- The agents' HTTP API, mutual TLS and the tenant CAs -------------------------------------
 
+def _apis(synthesized: Synth, protocol: str) -> dict[str, Any]:
+    """The API Gateway v2 APIs of one protocol (``HTTP``, ``WEBSOCKET``), by logical id."""
+    return {rid: api for rid, api in synthesized.of_type("AWS::ApiGatewayV2::Api").items()
+            if api["Properties"]["ProtocolType"] == protocol}
+
+
+def _of_api(synthesized: Synth, kind: str, api_id: str) -> dict[str, Any]:
+    """The properties of the API Gateway v2 resources of ``kind`` (``Stage``, ``Route``, ...)
+    of the API ``api_id``, by logical id."""
+    resources = synthesized.of_type(f"AWS::ApiGatewayV2::{kind}")
+    return {rid: r["Properties"] for rid, r in resources.items()
+            if r["Properties"]["ApiId"] == {"Ref": api_id}}
+
+
 def _http_api_integration(synthesized: Synth, method: str, path: str) -> dict[str, Any]:
     """The HTTP API integration that serves ``method path``."""
     (route,) = [r["Properties"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
@@ -394,15 +416,15 @@ def opamp(agent_routes: list[tuple[str, str]]) -> tuple[str, str]:
 def test_opamp_is_on_the_http_api_with_payload_1_0_not_on_the_rest_api(
         variant: str, opamp: tuple[str, str], request: pytest.FixtureRequest) -> None:
     synthesized: Synth = request.getfixturevalue(variant)
-    (api,) = synthesized.of_type("AWS::ApiGatewayV2::Api").values()
+    (api_id,) = _apis(synthesized, "HTTP")
 
     integration = _http_api_integration(synthesized, *opamp)
 
-    assert api["Properties"]["ProtocolType"] == "HTTP"
+    assert integration["ApiId"] == {"Ref": api_id}
     assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == (
         "AWS_PROXY", "1.0")
     assert "/v1/opamp" not in synthesized.swagger["paths"]
-    stages = [s["Properties"] for s in synthesized.of_type("AWS::ApiGatewayV2::Stage").values()]
+    stages = _of_api(synthesized, "Stage", api_id).values()
     assert [(x["StageName"], x["AutoDeploy"]) for x in stages] == [("$default", True)]
 
 
@@ -421,7 +443,7 @@ def test_opamp_has_its_own_function_running_the_same_handler(stack: Synth,
 def test_the_http_api_may_invoke_the_opamp_function_for_its_route(stack: Synth,
                                                                    opamp: tuple[str, str]
                                                                    ) -> None:
-    (api_id,) = stack.of_type("AWS::ApiGatewayV2::Api")
+    (api_id,) = _apis(stack, "HTTP")
     target = _http_api_target(stack, *opamp)
     granted = [p["Properties"] for p in stack.of_type("AWS::Lambda::Permission").values()
                if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [target, "Arn"]}]
@@ -448,7 +470,7 @@ def test_the_agent_domain_requires_client_certificates_from_the_truststore(
         stack: Synth, opamp: tuple[str, str]) -> None:
     (domain,) = stack.of_type("AWS::ApiGatewayV2::DomainName").values()
     (bucket_id,) = stack.of_type("AWS::S3::Bucket")
-    (api_id,) = stack.of_type("AWS::ApiGatewayV2::Api")
+    (api_id,) = _apis(stack, "HTTP")
     (mapping,) = stack.of_type("AWS::ApiGatewayV2::ApiMapping").values()
     props = domain["Properties"]
 
@@ -465,7 +487,7 @@ def test_without_domain_context_the_http_api_has_no_custom_domain(single: Synth,
                                                                   ) -> None:
     assert single.of_type("AWS::ApiGatewayV2::DomainName") == {}
     assert single.of_type("AWS::ApiGatewayV2::ApiMapping") == {}
-    assert len(single.of_type("AWS::ApiGatewayV2::Api")) == 1
+    assert len(_apis(single, "HTTP")) == 1
 
 
 def test_the_first_deploy_writes_a_truststore_only_if_there_is_none(
@@ -532,15 +554,21 @@ def test_functions_may_create_and_read_the_tenant_ca_secrets_only(
 # (No dependency cycle among them: cfn-lint, below, checks the template for one.)
 
 def _resolve(synthesized: Synth, value: Any) -> Any:
-    """``value`` as CloudFormation resolves it: pseudo parameters as :data:`PSEUDO`, a
-    function's ``Arn`` from its name."""
+    """``value`` as CloudFormation resolves it: pseudo parameters as :data:`PSEUDO`, another
+    ``Ref`` as ``${<logical id>}``, a function's ``Arn`` from its name."""
     if isinstance(value, str):
         return value
     if "Ref" in value:
-        return PSEUDO[value["Ref"]]
+        return PSEUDO.get(value["Ref"], f"${{{value['Ref']}}}")
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(_resolve(synthesized, part) for part in parts)
+    if "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        return _resolve(synthesized, items)[index]
+    if "Fn::Split" in value:
+        separator, item = value["Fn::Split"]
+        return _resolve(synthesized, item).split(separator)
     if "Fn::GetAtt" in value:
         function_id, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
@@ -668,6 +696,171 @@ def test_functions_may_start_describe_stop_and_wake_the_machines_executions_only
     }
 
 
+# --- Live updates: the websocket API, the events stream's fan-out, the connections table -----
+
+#: The function ``chalice package`` gives each websocket route key, as the stack names it.
+WEBSOCKET_FUNCTIONS = {"$connect": f"{PREFIX}websocket-connect",
+                       "$default": f"{PREFIX}websocket-message",
+                       "$disconnect": f"{PREFIX}websocket-disconnect"}
+
+
+@pytest.fixture(scope="module")
+def websocket_handlers() -> dict[str, str]:
+    """The handler of each websocket route key of the Chalice app."""
+    import app
+
+    return {key: h.handler_string for key, h in app.app.websocket_handlers.items()}
+
+
+def _websocket_api(synthesized: Synth) -> str:
+    """The logical id of the (one) websocket API."""
+    (api_id,) = _apis(synthesized, "WEBSOCKET")
+    return str(api_id)
+
+
+def _websocket_targets(synthesized: Synth) -> dict[str, str]:
+    """The logical id of the function each route of the websocket API invokes, by route key."""
+    api_id = _websocket_api(synthesized)
+    targets = {}
+    for route in _of_api(synthesized, "Route", api_id).values():
+        separator, (prefix, integration_id) = route["Target"]["Fn::Join"]
+        assert f"{prefix}{separator}" == "integrations/"
+        integration = synthesized.resources[integration_id["Ref"]]["Properties"]
+        assert (integration["ApiId"], integration["IntegrationType"]) == ({"Ref": api_id},
+                                                                          "AWS_PROXY")
+        uri, names = integration["IntegrationUri"]["Fn::Sub"]
+        assert uri.endswith(":function:${WebsocketHandler}/invocations"), uri
+        targets[route["RouteKey"]] = names["WebsocketHandler"]["Ref"]
+    return targets
+
+
+def _table_id(synthesized: Synth, name: str) -> str:
+    (table_id,) = [tid for tid, t in synthesized.of_type("AWS::DynamoDB::Table").items()
+                   if t["Properties"]["TableName"] == name]
+    return str(table_id)
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_each_websocket_route_invokes_its_handler_in_a_function_of_its_own(
+        variant: str, request: pytest.FixtureRequest, websocket_handlers: dict[str, str]) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    api = synthesized.resources[_websocket_api(synthesized)]["Properties"]
+
+    targets = _websocket_targets(synthesized)
+
+    assert set(targets) == set(websocket_handlers) == set(WEBSOCKET_FUNCTIONS)
+    assert len(set(targets.values())) == len(targets)
+    for key, target in targets.items():
+        function = _functions(synthesized)[target]["Properties"]
+        assert (function["Handler"], function["FunctionName"]) == (websocket_handlers[key],
+                                                                  WEBSOCKET_FUNCTIONS[key])
+    # Chalice's: the hub's messages carry "type", not "action", so every one takes $default.
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+
+
+def test_the_websocket_api_is_deployed_to_a_stage_named_like_the_rest_apis(stack: Synth) -> None:
+    api_id = _websocket_api(stack)
+    (stage,) = _of_api(stack, "Stage", api_id).values()
+    deployment = stack.resources[stage["DeploymentId"]["Ref"]]
+
+    assert stage["StageName"] == stack.resources["RestAPI"]["Properties"]["StageName"] == "ci"
+    assert deployment["Properties"]["ApiId"] == {"Ref": api_id}
+    # deployed once the routes exist
+    assert sorted(deployment["DependsOn"]) == sorted(_of_api(stack, "Route", api_id))
+
+
+def test_api_gateway_may_invoke_each_websocket_function_from_its_api(stack: Synth) -> None:
+    api_id = _websocket_api(stack)
+
+    for target in _websocket_targets(stack).values():
+        (permission,) = [p["Properties"] for p in stack.of_type("AWS::Lambda::Permission").values()
+                         if p["Properties"]["FunctionName"] == {"Ref": target}]
+        arn, names = permission["SourceArn"]["Fn::Sub"]
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        assert arn.endswith(":${WebsocketAPIId}/*") and names == {"WebsocketAPIId": {"Ref": api_id}}
+
+
+def test_the_websocket_url_is_a_stack_output(stack: Synth) -> None:
+    api_id = _websocket_api(stack)
+    (stage_id,) = _of_api(stack, "Stage", api_id)  # its Ref is its name
+
+    output = stack.template["Outputs"]["WebsocketConnectEndpointURL"]
+
+    assert _resolve(stack, output["Value"]) == \
+        f"wss://${{{api_id}}}.execute-api.us-east-1.amazonaws.com/${{{stage_id}}}"
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_functions_may_post_to_and_close_the_hubs_connections_only(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synth = request.getfixturevalue(variant)
+    api_id = _websocket_api(synthesized)
+    granted = [s for s in _role_statements(synthesized)  # the handlers' and the fan-out's role
+               if any(a.startswith("execute-api:") for a in _actions(s))]
+
+    (statement,) = granted
+    assert _actions(statement) == ["execute-api:ManageConnections"]
+    assert {_resolve(synthesized, r) for r in _as_list(statement["Resource"])} == {
+        f"arn:aws:execute-api:us-east-1:123456789012:${{{api_id}}}/*/{method}/@connections/*"
+        for method in ("POST", "DELETE")}
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_the_events_stream_feeds_the_fan_out_function_in_bounded_batches(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    from chalicelib.live.routes import FAN_OUT
+
+    synthesized: Synth = request.getfixturevalue(variant)
+    events = _table_id(synthesized, f"{PREFIX}events")
+    (mapping,) = synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+
+    assert stack_tables(synthesized)[f"{PREFIX}events"]["StreamSpecification"] == {
+        "StreamViewType": "NEW_IMAGE"}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [events, "StreamArn"]}
+    assert _resolve(synthesized, props["FunctionName"]) == f"{PREFIX}{FAN_OUT}"
+    assert (props["StartingPosition"], props["BatchSize"]) == ("LATEST", 100)
+    assert 0 < props["MaximumBatchingWindowInSeconds"] <= 5
+    # A failing batch is split, then skipped: -1 (the default) would retry it until it expires.
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10
+    assert props.get("ParallelizationFactor", 1) == 1  # a shard's events in order
+
+
+def test_the_fan_out_may_read_the_stream_before_its_mapping_is_created(stack: Synth) -> None:
+    stream = {"Fn::GetAtt": [_table_id(stack, f"{PREFIX}events"), "StreamArn"]}
+    statements = _role_statements(stack)
+    (mapping,) = stack.of_type("AWS::Lambda::EventSourceMapping").values()
+    (policy,) = [pid for pid, p in stack.of_type("AWS::IAM::Policy").items()
+                 if json.dumps(stream) in json.dumps(p)]
+
+    (read,) = [s for s in statements if s["Resource"] == stream]
+    assert set(_actions(read)) == {"dynamodb:DescribeStream", "dynamodb:GetRecords",
+                                   "dynamodb:GetShardIterator"}
+    assert any(_actions(s) == ["dynamodb:ListStreams"] and s["Resource"] == "*"  # no resource
+               for s in statements)                                              # level for it
+    assert policy in _as_list(mapping["DependsOn"])
+
+
+def test_the_connections_table_has_its_indexes_and_expiry(stack: Synth) -> None:
+    table = stack_tables(stack)[f"{PREFIX}connections"]
+    indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"])
+               for i in table["GlobalSecondaryIndexes"]}
+
+    assert table["KeySchema"] == [{"AttributeName": "connection_id", "KeyType": "HASH"}]
+    assert indexes == {
+        "by-tenant": ([{"AttributeName": "tenant", "KeyType": "HASH"},
+                       {"AttributeName": "connection_id", "KeyType": "RANGE"}],
+                      {"ProjectionType": "ALL"}),
+        "by-token": ([{"AttributeName": "token_id", "KeyType": "HASH"},
+                      {"AttributeName": "connection_id", "KeyType": "RANGE"}],
+                     {"ProjectionType": "KEYS_ONLY"}),
+    }
+    assert _sorted(table["AttributeDefinitions"]) == [("connection_id", "S"), ("tenant", "S"),
+                                                      ("token_id", "S")]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
 # --- The template is valid CloudFormation ----------------------------------------------------
 
 @pytest.mark.parametrize("variant", ["stack", "single"])
@@ -735,6 +928,24 @@ def test_every_pinned_requirement_is_packaged(package: zipfile.ZipFile) -> None:
                    "pydantic/__init__.py", "boto3/__init__.py", "yaml/__init__.py",
                    "cel/__init__.py"):
         assert module in names, module
+
+
+@pytest.mark.parametrize("variant", ["stack", "single"])
+def test_every_function_runs_an_entry_point_lambda_can_call(
+        variant: str, request: pytest.FixtureRequest) -> None:
+    """Lambda imports a function's handler and calls ``handler(event, context)``: only what
+    Chalice wraps for Lambda takes that. (Chalice 1.34 leaves a websocket handler registered on a
+    Blueprint as the bare function, ``def handler(event)``.)"""
+    from chalice import Chalice
+    from chalice.app import EventSourceHandler
+
+    synthesized: Synth = request.getfixturevalue(variant)
+
+    for function_id, function in _functions(synthesized).items():
+        module, _, name = function["Properties"]["Handler"].rpartition(".")
+        entry = getattr(importlib.import_module(module), name)
+        assert isinstance(entry, Chalice | EventSourceHandler), \
+            f"{function_id} runs {module}.{name}, not a Lambda entry point: {entry!r}"
 
 
 def test_package_fits_lambda(package: zipfile.ZipFile) -> None:

@@ -234,11 +234,15 @@ def test_lambda_functions_are_found_by_their_packaged_logical_id() -> None:
 
     from infra.functions import lambda_functions
 
-    # Given an app with a pure function and a scheduled one
+    # Given an app with a pure function, a scheduled one and websocket handlers
     app = Chalice("t")
     app.lambda_function(name="rollout-open-wave")(lambda event, context: None)
     app.schedule(Rate(5, unit=Rate.MINUTES), name="rollout-sweep")(lambda event: None)
+    app.on_ws_connect()(lambda event: None)
+    app.on_ws_message()(lambda event: None)
 
     # Then each is known by the logical id chalice package gives it
     assert lambda_functions(app) == {"RolloutOpenWave": "rollout-open-wave",
-                                     "RolloutSweep": "rollout-sweep"}
+                                     "RolloutSweep": "rollout-sweep",
+                                     "WebsocketConnect": "websocket-connect",
+                                     "WebsocketMessage": "websocket-message"}

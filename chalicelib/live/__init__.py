@@ -1,0 +1,1 @@
+"""Live updates: the websocket hub that streams domain events to operators."""

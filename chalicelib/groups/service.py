@@ -297,6 +297,7 @@ def put_on_event(tenant: str, group_id: str, configuration_id: str, version: int
     rollout that succeeded), to add to that write."""
     item = _load(tenant, group_id)
     item.desired_configuration_id, item.desired_version = configuration_id, version
+    item.updated_at = deps().clock.now()
     return _event("updated", item)
 
 

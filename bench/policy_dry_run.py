@@ -29,9 +29,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import moto_env  # noqa: F401 - the project on sys.path, settings for moto: first
+from moto_env import TENANT, agent_item  # first: the project on sys.path, moto settings
 
-TENANT = "bench"
 #: A typical rollout-scope rule: only production agents, and no debug exporter.
 EXPRESSION = 'agent.labels["env"] == "prod" && !config.text.contains("debug")'
 #: A rule that reads presence, which the roster does not hold.
@@ -48,22 +47,6 @@ def timed(label: str, count: int, results: dict[str, float]) -> Iterator[None]:
     seconds = time.perf_counter() - start
     results[label] = seconds
     print(f"  {label:<34} {seconds:8.2f} s   {count / seconds:10,.0f} agents/s", flush=True)
-
-
-def agent_item(model: Any, group_key: Any, group: str, index: int, now: datetime) -> Any:
-    """An agent that enrolled with labels, described itself and reported health."""
-    uid = f"{index:032x}"
-    return model(
-        tenant=TENANT, id=uid, group_id=group, group_key=group_key(TENANT, group),
-        labels={"env": "prod" if index % 10 else "staging", "region": f"eu-{index % 3}"},
-        enrolled_at=now, enrolled_by="bt-bench", agent_type="io.opentelemetry.collector",
-        agent_version="0.120.0", host_name=f"web-{index}", name=f"web-{index}",
-        identifying={"service.name": "io.opentelemetry.collector", "service.version": "0.120.0",
-                     "service.instance.id": uid},
-        non_identifying={"host.name": f"web-{index}", "os.type": "linux"},
-        capabilities=0x3FF, health={"healthy": True, "status": "StatusOK", "lastError": ""},
-        healthy=True, last_seen_at=now, updated_at=now,
-    )
 
 
 def write_agents(count: int, group: str) -> None:
@@ -200,9 +183,12 @@ def main() -> None:
         if args.presence:
             with_presence(group, config, args.agents, results)
     dry_run = results["dry run (service)"]
-    scaled = dry_run * 100_000 / args.agents
-    verdict = "meets" if scaled <= 10 else "misses"
-    print(f"  target: 100,000 agents within 10 s; at this rate {scaled:.1f} s ({verdict} it)")
+    if args.agents < 100_000:
+        # A small group fills few of a roster's shards: its time does not scale linearly.
+        print("  target: 100,000 agents within 10 s (judged on a run of 100,000 agents)")
+        return
+    verdict = "meets" if dry_run <= 10 else "misses"
+    print(f"  target: 100,000 agents within 10 s: {dry_run:.1f} s ({verdict} it)")
 
 
 if __name__ == "__main__":

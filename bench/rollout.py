@@ -60,9 +60,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import moto_env  # noqa: F401 - the project on sys.path, settings for moto: first
+from moto_env import TENANT, agent_item  # first: the project on sys.path, moto settings
 
-TENANT = "bench"
 YAML_V1 = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://v1\n"
 YAML_V2 = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://v2\n"
 #: A 60 s Wait state takes 60 ms.
@@ -209,25 +208,6 @@ def principal() -> Any:
     return Principal(tenant=TENANT, subject="bench", role=Role.OPERATOR)
 
 
-def agent_item(model: Any, group_key: Any, group: str, configuration: str, index: int,
-               now: datetime) -> Any:
-    """An agent that enrolled, described itself, and runs version 1 of the configuration."""
-    uid = f"{index:032x}"
-    return model(
-        tenant=TENANT, id=uid, group_id=group, group_key=group_key(TENANT, group),
-        labels={"env": "prod" if index % 10 else "staging", "region": f"eu-{index % 3}"},
-        enrolled_at=now, enrolled_by="bt-bench", agent_type="io.opentelemetry.collector",
-        agent_version="0.120.0", host_name=f"web-{index}", name=f"web-{index}",
-        identifying={"service.name": "io.opentelemetry.collector", "service.version": "0.120.0",
-                     "service.instance.id": uid},
-        non_identifying={"host.name": f"web-{index}", "os.type": "linux"},
-        capabilities=0x3FF, health={"healthy": True, "status": "StatusOK", "lastError": ""},
-        healthy=True, last_seen_at=now, updated_at=now,
-        desired_configuration_id=configuration, desired_version=1, applied_version=1,
-        config_status="applied", drifted=False,
-    )
-
-
 def setup(count: int, clock: SteppedClock) -> tuple[str, str]:
     """The tables, a configuration (1 published and desired, 2 published) and a group of
     ``count`` agents on version 1: (group, configuration)."""
@@ -251,7 +231,9 @@ def setup(count: int, clock: SteppedClock) -> tuple[str, str]:
         configurations.publish(principal(), config.id, number, None)
         if number == 1:
             groups.set_desired_configuration(TENANT, group.id, config.id, 1)
-    items = [agent_item(AgentItem, group_key, group.id, config.id, index, clock.now())
+    runs_v1 = {"desired_configuration_id": config.id, "desired_version": 1,
+               "applied_version": 1, "config_status": "applied", "drifted": False}
+    items = [agent_item(AgentItem, group_key, group.id, index, clock.now(), **runs_v1)
              for index in range(count)]
     with AgentItem.batch_write() as batch:
         for item in items:

@@ -301,7 +301,11 @@ def _act(principal: Principal, rollout_id: str, if_match: IfMatch | None, action
 
 
 def _previous(tenant: str, group_id: str) -> dict[str, Any] | None:
-    group, _ = _groups.get(tenant, group_id)
+    """The version a live group runs now (a deleted group is a 409)."""
+    try:
+        group, _ = _groups.get(tenant, group_id)
+    except NotFound as exc:
+        raise Conflict(f"group {group_id!r} is deleted") from exc
     desired = group.desired_configuration
     return None if desired is None else {"configurationId": desired.configuration_id,
                                          "version": desired.version}
@@ -311,12 +315,8 @@ def _start_checks(item: RolloutItem) -> tuple[Cohorts, dict[str, Any] | None]:
     """What must hold for the rollout to start (404/409/422 problems), and its cohorts and
     the group's current version."""
     tenant = item.tenant
-    try:
-        _groups.require_active(tenant, item.group_id)
-    except NotFound as exc:
-        raise Conflict(f"group {item.group_id!r} is deleted") from exc
-    _configurations.require_published(tenant, item.configuration_id, int(item.version))
     previous = _previous(tenant, item.group_id)
+    _configurations.require_published(tenant, item.configuration_id, int(item.version))
     strategy = _strategy(item)
     if strategy.on_breach == "rollback" and previous is None:
         raise Conflict(f"group {item.group_id!r} runs no configuration yet, so a breach has "

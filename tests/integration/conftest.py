@@ -43,13 +43,16 @@ def moto_config() -> dict[str, Any] | None:
 
 @pytest.fixture
 def aws(clock: SteppedClock, moto_config: dict[str, Any] | None) -> Iterator[None]:
-    """Fresh AWS (moto) with every table, and the app wired to the test clock."""
+    """Fresh AWS (moto) with every table, the app wired to the test clock, and every cache
+    the process keeps of what those tables held forgotten."""
     import app  # noqa: F401 - registers every model and route
     from chalicelib.agents import service as agents
     from chalicelib.bootstrap import all_models, bootstrap
+    from chalicelib.configurations import delivery
     from chalicelib.core.db import create_tables
     from chalicelib.groups import desired
     from chalicelib.groups import service as groups
+    from chalicelib.policies import service as policies
     from chalicelib.tenants import service as tenants
 
     with mock_aws(config=moto_config):  # type: ignore[arg-type]
@@ -58,6 +61,8 @@ def aws(clock: SteppedClock, moto_config: dict[str, Any] | None) -> Iterator[Non
         groups.forget_known()
         agents.forget_cached()
         desired.forget()
+        delivery.forget_deliveries()
+        policies.forget_programs()
         bootstrap(clock=clock)
         yield
     bootstrap()

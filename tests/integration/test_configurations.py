@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,16 +13,6 @@ MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 YAML_V1 = "receivers:\n  otlp:\n    protocols:\n      grpc: {}\nexporters:\n  debug: {}\n"
 YAML_V2 = ("receivers:\n  otlp:\n    protocols:\n      grpc: {}\n      http: {}\n"
            "exporters:\n  otlphttp:\n    endpoint: https://x\n")
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    """Each test has fresh tables, so the process forgets what it delivered before."""
-    from chalicelib.configurations import delivery
-
-    delivery.forget_deliveries()
-    yield
-    delivery.forget_deliveries()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ on publish, and tenancy."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,18 +22,6 @@ BROKEN = "config.text.contains("
 CLEAN = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://x\n"
 DEBUG = "receivers:\n  otlp: {}\nexporters:\n  debug:\n    verbosity: detailed\n"
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def fresh_programs() -> Iterator[None]:
-    """Each test has fresh tables, so the process forgets the programs it compiled."""
-    from chalicelib.configurations import delivery
-    from chalicelib.policies import service
-
-    service.forget_programs()
-    delivery.forget_deliveries()
-    yield
-    service.forget_programs()
 
 
 def base(policy_id: str) -> str:

@@ -3,7 +3,6 @@ rollout-scope enforcement that rollouts call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,19 +16,6 @@ PROD_ONLY = 'agent.labels["env"] == "prod"'
 #: Fails to evaluate for agents without a "tier" label: must deny them, failing closed.
 NEEDS_TIER = 'agent.labels["tier"] == "edge"'
 CLEAN = "receivers:\n  otlp: {}\nexporters:\n  otlphttp:\n    endpoint: https://x\n"
-
-
-@pytest.fixture(autouse=True)
-def fresh_state() -> Iterator[None]:
-    """Fresh tables: the process forgets default groups and compiled programs."""
-    from chalicelib.groups import service as groups
-    from chalicelib.policies import service as policies
-
-    groups.forget_known()
-    policies.forget_programs()
-    yield
-    groups.forget_known()
-    policies.forget_programs()
 
 
 def group(api: Api, name: str = "web", tenant: str = "acme") -> str:

@@ -179,8 +179,9 @@ def test_failures_past_the_budget_pause_without_opening_the_next_wave(api: Api, 
     paused = rollouts.state(rollout, "paused")
     assert paused["cause"] == "wave 1 has 2 failed agent(s), over its budget of 1"
     assert paused["waves"][0]["failed"] == 2 and paused["progress"]["openWaves"] == 1
+    # (its execution waits on its task token: nothing more will run until it is resumed)
+    until(lambda: _token(rollout), "the execution to hold")
     clock.advance(seconds=600)
-    time.sleep(0.2)
     assert rollouts.get(rollout)["progress"]["openWaves"] == 1
     # And rolling back returns the agents that got version 2 to version 1
     for agent in agents:
